@@ -1,0 +1,65 @@
+"""Quintile scores from ranks, the same way ``pd.qcut(rank, 5, labels=[1..5])`` cuts them.
+
+Policy ``first`` ranks customers by (value, customer_id) - ties broken by the
+customer id as a string - so every customer has a distinct rank 1..N. qcut
+puts rank r in bin s when q(s-1) < r <= q(s), with q(s) = 1 + (N-1)*s/5 (the
+linear quantile of 1..N); in integers that is ``5*(r-1) <= s*(N-1)``. So the
+whole population is summarised, exactly, by four *cut keys* per dimension: the
+(value, customer_id) of the customer at rank ``1 + s*(N-1)//5``. A customer's
+score is then 1 + the number of cut keys its own key is greater than - which
+is how the streaming worker scores a customer without seeing the others.
+
+Policy ``value`` (batch only) gives equal values equal scores: a customer's
+rank is 1 + the number of customers with a strictly smaller value, then cut
+with the same formula.
+
+A single customer (N = 1, where qcut itself refuses) scores 1.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+
+import numpy as np
+
+DIMENSIONS = ("r", "f", "m", "aov")
+
+Key = tuple[int, str]  # (value, customer_id)
+
+
+def cut_ranks(n: int) -> list[int]:
+    """The 1-based ranks of the four cut customers in a population of n (n >= 1)."""
+    return [1 + (s * (n - 1)) // 5 for s in range(1, 5)]
+
+
+def score_ranks(ranks: np.ndarray, n: int) -> np.ndarray:
+    """Vectorised qcut of 1-based ranks (any int array) into scores 1..5."""
+    ranks = np.asarray(ranks, dtype=np.int64)
+    cuts = np.asarray(cut_ranks(n), dtype=np.int64)
+    return (1 + np.searchsorted(cuts, ranks, side="left")).astype(np.int8)
+
+
+@dataclass(frozen=True, slots=True)
+class Cuts:
+    """The four cut keys of one dimension, ascending."""
+
+    keys: tuple[Key, ...]
+
+    def score(self, key: Key) -> int:
+        """1 + how many cut keys the customer's key is strictly greater than."""
+        return 1 + bisect_left(self.keys, key)
+
+    def to_json(self) -> list:
+        return [[v, c] for v, c in self.keys]
+
+    @classmethod
+    def from_json(cls, data: list) -> "Cuts":
+        return cls(tuple((int(v), str(c)) for v, c in data))
+
+
+def cuts_from_sorted(sorted_keys: list[Key]) -> Cuts:
+    """Cut keys of a population given its keys in ascending order."""
+    if not sorted_keys:
+        return Cuts(())
+    return Cuts(tuple(sorted_keys[r - 1] for r in cut_ranks(len(sorted_keys))))
