@@ -1,0 +1,20 @@
+"""Format name -> reader; the one place the CLI and the replay tool look formats up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from stream_app.adapters import events, flo, online_retail
+from stream_app.adapters.frame import EventFrame
+
+READERS: dict[str, Callable[[str], EventFrame]] = {
+    "online-retail": online_retail.read,
+    "flo": flo.read,
+    "events": events.read,
+}
+FORMATS = tuple(READERS)
+
+
+def read(path: str, fmt: str) -> EventFrame:
+    """Events of a dataset file in the named format."""
+    return READERS[fmt](path)
