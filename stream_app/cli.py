@@ -6,26 +6,19 @@ import sys
 
 import click
 
+from stream_app.commands import LazyGroup
 from stream_app.errors import RfmError
 from stream_app.settings import describe
 
 
-@click.group(epilog="Environment:\n\n" + describe().replace("\n", "\n\n"))
+@click.group(cls=LazyGroup, epilog="Environment:\n\n" + describe().replace("\n", "\n\n"))
 @click.version_option(package_name="rfm-stream")
 def cli() -> None:
     """Continuous RFM segmentation: batch scoring, the local Kafka/Redis stack and the streaming worker."""
 
 
-def _register() -> None:
-    """Attach each feature's commands; each lives beside the library code it drives."""
-    from stream_app.commands import register
-
-    register(cli)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; RfmError becomes `error: ...` on stderr and exit status 2."""
-    _register()
     try:
         rv = cli.main(args=argv, prog_name="rfm-stream", standalone_mode=False)
     except RfmError as exc:

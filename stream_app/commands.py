@@ -1,4 +1,9 @@
-"""Which click commands make up the CLI; one import per feature so features stay independent."""
+"""Which click commands make up the CLI, imported only when used.
+
+A command's module is imported when that command runs, so `rfm-stream batch`
+does not pay for importing Faust or the Kafka client (about half a second).
+Each feature adds its own line: (command name, module, attribute).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,27 @@ import importlib
 
 import click
 
-#: (module, attribute) of each command or group; a feature adds its own line.
-COMMANDS: list[tuple[str, str]] = [
-    ("stream_app.batch_cli", "events_cmd"),
-    ("stream_app.batch_cli", "batch_cmd"),
-    ("stream_app.stack.cli", "stack"),
+COMMANDS: list[tuple[str, ...]] = [
+    ("events", "stream_app.batch_cli", "events_cmd"),
+    ("batch", "stream_app.batch_cli", "batch_cmd"),
+    ("stack", "stream_app.stack.cli", "stack"),
 ]
 
 
-def register(group: click.Group) -> None:
-    for module, attr in COMMANDS:
-        group.add_command(getattr(importlib.import_module(module), attr))
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are looked up by name and imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | {_name(spec) for spec in COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        for spec in COMMANDS:
+            if _name(spec) == name:
+                return getattr(importlib.import_module(spec[-2]), spec[-1])
+        return super().get_command(ctx, name)
+
+
+def _name(spec: tuple[str, ...]) -> str:
+    if len(spec) == 3:
+        return spec[0]
+    return getattr(importlib.import_module(spec[0]), spec[1]).name  # (module, attribute) form

@@ -29,8 +29,8 @@ ENV: dict[str, tuple[str, str]] = {
     "RFM_DATA_DIR": (str(PROJECT_ROOT / ".run" / "worker"), "folder of the worker's RocksDB tables"),
     "RFM_RUN_DIR": (str(PROJECT_ROOT / ".run"), "logs, pids and data of the local stack"),
     "RFM_CACHE_DIR": (str(PROJECT_ROOT / ".cache"), "downloads: Maven repository, Kafka class path"),
-    "RFM_SEGMENTS": ("", "JSON file of the 5x5 segment map (default: the packaged map)"),
-    "RFM_AUDIENCES": ("", "audience rules file (default: the packaged rules)"),
+    "RFM_SEGMENTS": ("", "JSON file of the 5x5 segment map; empty means the packaged map"),
+    "RFM_AUDIENCES": ("", "audience rules file; empty means the packaged rules"),
 }
 
 
