@@ -95,3 +95,14 @@ def test_empty_and_only_returns_inputs_score_nobody():
     out = batch.score(events_to_frame([order("a", "C1", -100, 1, "return")]))
     assert len(out) == 0
     assert isinstance(out, pd.DataFrame)
+
+
+@settings(max_examples=80, deadline=None)
+@given(events_strategy)
+def test_batch_scores_fill_each_quintile_evenly(specs):
+    out = batch.score(events_to_frame(to_events(specs)))
+    n = len(out)
+    for col in ("r_score", "f_score", "m_score", "aov_score"):
+        counts = out[col].value_counts().reindex(range(1, 6), fill_value=0)
+        allowed = {n // 5, -(-n // 5)} if n >= 5 else {0, 1}
+        assert set(counts) <= allowed, (col, counts.tolist())
