@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from stream_app.adapters.frame import EventFrame
+from stream_app.audiences import rules as audience_rules
+from stream_app.audiences.frame import audience_column
 from stream_app.core.money import format_cents
 from stream_app.core.quintiles import score_ranks
 from stream_app.core.segments import SegmentMap
@@ -20,6 +22,7 @@ from stream_app.core.timeutil import US_PER_DAY
 OUTPUT_COLUMNS = [
     "customer_id", "recency_days", "frequency", "monetary", "aov",
     "r_score", "f_score", "m_score", "rfm_score", "rfm_sum", "value_band", "segment",
+    "aov_score", "audiences",
 ]
 TIES = ("first", "value")
 
@@ -95,12 +98,14 @@ def customer_totals(frame: EventFrame) -> pd.DataFrame:
 
 
 def score(frame: EventFrame, as_of_us: int | None = None, ties: str = "first",
-          segments: SegmentMap | None = None) -> pd.DataFrame:
+          segments: SegmentMap | None = None,
+          audiences: audience_rules.AudienceRules | None = None) -> pd.DataFrame:
     """Score every customer with at least one order; one row each, sorted by customer_id.
 
     Besides OUTPUT_COLUMNS the frame keeps the exact inputs (``monetary_cents``,
     ``aov_cents``, ``last_order_us``, ``aov_score``, ``channel``, ``categories``)
     for callers that need them; :func:`to_output` selects the published columns.
+    ``audiences`` (default: the packaged rules) fills the ``audiences`` column.
     """
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}")
@@ -127,7 +132,11 @@ def score(frame: EventFrame, as_of_us: int | None = None, ties: str = "first",
     t["monetary"] = [format_cents(int(c)) for c in cents]
     t["aov"] = [format_cents(int(c)) for c in t["aov_cents"].to_numpy()]
     t.index.name = "customer_id"
-    return t.reset_index()
+    t = t.reset_index()
+    if audiences is None:
+        audiences = audience_rules.load(segment_names=segments.names)
+    t["audiences"] = audience_column(t, audiences)
+    return t
 
 
 def to_output(scored: pd.DataFrame) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from stream_app import audiences as audience_rules
 from stream_app import batch
 from stream_app.adapters import registry
 from stream_app.adapters.events import write_jsonl
@@ -49,12 +50,17 @@ def parse_as_of(text: str | None) -> int | None:
 @click.option("--format", "fmt", type=FORMAT, required=True, help="input format")
 @click.option("--as-of", "as_of", default=None, help="date or date-time recency is measured to (default: latest event)")
 @click.option("--ties", type=click.Choice(batch.TIES), default="first", show_default=True, help="ties policy")
+@click.option("--audiences", "audiences_file", default=None, metavar="FILE",
+              help="audience rules file [env: RFM_AUDIENCES] (default: the packaged rules)")
 @click.option("--out", required=True, help="output .csv or .json ('-' for CSV on stdout)")
-def batch_cmd(input_path: str, fmt: str, as_of: str | None, ties: str, out: str) -> None:
+def batch_cmd(input_path: str, fmt: str, as_of: str | None, ties: str, audiences_file: str | None, out: str) -> None:
     """Score every customer of a file: one row per customer with an order, sorted by customer_id."""
     as_of_us = parse_as_of(as_of)
+    settings = load()
+    segments = SegmentMap.load(settings.segments_file)
+    rules = audience_rules.load(audiences_file or settings.audiences_file, segment_names=segments.names)
     frame = registry.read(input_path, fmt)
-    scored = batch.score(frame, as_of_us=as_of_us, ties=ties, segments=SegmentMap.load(load().segments_file))
+    scored = batch.score(frame, as_of_us=as_of_us, ties=ties, segments=segments, audiences=rules)
     write_table(batch.to_output(scored), out)
     _report_skipped(frame)
     if out != "-":

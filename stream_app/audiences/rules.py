@@ -1,0 +1,370 @@
+"""Audience rules: a declarative file compiled into plain-Python predicates over one customer profile.
+
+A rule file (YAML, or TOML by extension) names audiences; each is a list of
+conditions ``field op value`` that must all hold, where an item ``any: [...]``
+holds when one of its conditions does. The file is checked against
+schemas/audiences.schema.json for its shape, then here for meaning (which
+operators apply to a field, the type of each value), and every problem stops
+with one line naming the file, the audience and the key. Nothing is ever
+evaluated as code: each operator is a fixed Python function.
+
+:meth:`AudienceRules.membership` is the reference, one profile at a time (the
+streaming worker calls it per profile); :mod:`stream_app.audiences.frame` does
+the same over a whole scored DataFrame, and the tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+import dataclasses
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from stream_app.core.money import to_cents
+from stream_app.core.validate import load_schema
+from stream_app.errors import ConfigError
+
+DEFAULT_AUDIENCES = Path(__file__).resolve().parent.parent / "config" / "audiences.yaml"
+SCHEMA_NAME = "audiences.schema.json"
+
+#: profile field -> kind: whole numbers, money (major units in the file, exact cents in the profile),
+#: labels (strings, possibly missing) and the categories set.
+FIELDS: dict[str, str] = {
+    "segment": "label", "r_score": "int", "f_score": "int", "m_score": "int", "aov_score": "int",
+    "rfm_sum": "int", "value_band": "label", "recency_days": "int", "frequency": "int",
+    "monetary": "money", "aov": "money", "channel": "label", "categories": "set",
+}
+KIND_OPS: dict[str, tuple[str, ...]] = {
+    "int": ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte"),
+    "money": ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte"),
+    "label": ("eq", "ne", "in", "not_in"),
+    "set": ("contains_any", "contains_all"),
+}
+OPERATORS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "contains_any", "contains_all")
+LIST_OPS = ("in", "not_in", "contains_any", "contains_all")
+#: inclusive ranges of bounded fields, so that `aov_score eq 6` is refused rather than never true
+RANGES: dict[str, tuple[int, int]] = {"r_score": (1, 5), "f_score": (1, 5), "m_score": (1, 5),
+                                      "aov_score": (1, 5), "rfm_sum": (3, 15)}
+VALUE_BANDS = ("low", "mid", "high")
+MONEY_CENTS = {"monetary": "monetary_cents", "aov": "aov_cents"}
+
+Value = int | Decimal | str | frozenset
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``field op value`` with the value normalised: int, Decimal cents, str, or a frozenset of them."""
+
+    field: str
+    op: str
+    value: Value
+    #: the value as the file wrote it (list order kept), for :meth:`text` only
+    written: Any = dataclasses.field(default=None, compare=False)
+
+    def test(self, values: Mapping[str, Any]) -> bool:
+        """True when the condition holds for one normalised profile (see :func:`profile_values`)."""
+        return _TESTS[self.op](values.get(self.field), self.value)
+
+    def text(self) -> str:
+        """The condition as a person reads it: ``aov > 250``, ``categories contains any of {KADIN}``."""
+        v = self.value
+        if isinstance(v, frozenset):
+            items = self.written if isinstance(self.written, list) else sorted(v)
+            shown = "{" + ", ".join(_show(x, self.field) for x in items) + "}"
+        else:
+            shown = _show(v, self.field)
+        return f"{self.field} {_SYMBOLS[self.op]} {shown}"
+
+
+@dataclass(frozen=True)
+class Audience:
+    """A named audience: every item must hold; an item is a tuple of alternatives (one condition, or an `any`)."""
+
+    name: str
+    items: tuple[tuple[Condition, ...], ...]
+    description: str = ""
+
+    def matches(self, values: Mapping[str, Any]) -> bool:
+        return all(any(c.test(values) for c in alternatives) for alternatives in self.items)
+
+    def text(self) -> str:
+        parts = []
+        for alternatives in self.items:
+            joined = " or ".join(c.text() for c in alternatives)
+            parts.append(f"({joined})" if len(alternatives) > 1 else joined)
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class AudienceRules:
+    """Every audience of one rule file, in file order."""
+
+    audiences: tuple[Audience, ...]
+    source: str = ""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.audiences)
+
+    def membership(self, profile: Mapping[str, Any]) -> list[str]:
+        """Sorted names of the audiences one profile belongs to.
+
+        ``profile`` is a scored profile as batch rows, Redis hashes or the
+        worker's state give it: scores as ints or digit strings, money as
+        ``monetary_cents``/``aov_cents`` or decimal strings, categories as a
+        sequence (or a JSON list / comma-separated string).
+        """
+        values = profile_values(profile)
+        return sorted(a.name for a in self.audiences if a.matches(values))
+
+    def __iter__(self):
+        return iter(self.audiences)
+
+    def __len__(self) -> int:
+        return len(self.audiences)
+
+
+def profile_values(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """A profile's rule fields as comparable Python values: ints, int cents, str or None, frozenset."""
+    out: dict[str, Any] = {}
+    for name, kind in FIELDS.items():
+        raw = profile.get(name)
+        if kind == "int":
+            out[name] = None if _missing(raw) else int(raw)
+        elif kind == "money":
+            cents = profile.get(MONEY_CENTS[name])
+            out[name] = int(cents) if not _missing(cents) else (None if _missing(raw) else to_cents(raw))
+        elif kind == "label":
+            out[name] = None if _missing(raw) or raw == "" else str(raw)
+        else:
+            out[name] = parse_categories(raw)
+    return out
+
+
+def parse_categories(raw: Any) -> frozenset[str]:
+    """Categories from a tuple/list/set, a JSON list string or a comma-separated string."""
+    if raw is None or (isinstance(raw, float) and raw != raw):
+        return frozenset()
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("["):
+            import json
+
+            try:
+                items = json.loads(text)
+            except ValueError:
+                items = text.strip("[]").split(",")
+        else:
+            items = text.split(",")
+        return frozenset(str(x).strip() for x in items if str(x).strip())
+    return frozenset(str(x) for x in raw)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load(path: str | Path | None = None, segment_names: tuple[str, ...] | None = None) -> AudienceRules:
+    """The rules of a YAML (or .toml) file; the packaged defaults when path is empty.
+
+    ``segment_names`` (from the segment map in use) lets a misspelt segment
+    stop the load instead of matching nobody.
+    """
+    source = str(path or DEFAULT_AUDIENCES)
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the audience rules: {exc.strerror or exc}") from None
+    return parse(_decode(text, source), source, segment_names)
+
+
+def parse(data: Any, source: str = "audience rules", segment_names: tuple[str, ...] | None = None) -> AudienceRules:
+    """Rules from an already decoded document (a dict), validated and compiled."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: not a mapping with an 'audiences' list (found {_type_name(data)})")
+    errors = sorted(_validator().iter_errors(data), key=_error_order)
+    if errors:
+        raise ConfigError(_schema_message(errors[0], data, source))
+    seen: dict[str, int] = {}
+    audiences = []
+    for i, spec in enumerate(data["audiences"]):
+        name = spec["name"]
+        if name in seen:
+            raise ConfigError(f"{source}: audience {name!r}, key 'name': duplicate name (audience #{seen[name] + 1} has it too)")
+        seen[name] = i
+        items = []
+        for j, item in enumerate(spec["all"]):
+            if "any" in item:
+                items.append(tuple(_condition(c, name, f"all[{j}].any[{k}]", source, segment_names)
+                                   for k, c in enumerate(item["any"])))
+            else:
+                items.append((_condition(item, name, f"all[{j}]", source, segment_names),))
+        audiences.append(Audience(name=name, items=tuple(items), description=spec.get("description", "").strip()))
+    return AudienceRules(tuple(audiences), source)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping, which plain YAML silently overwrites."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    keys: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in keys:
+            mark = key_node.start_mark
+            raise ConfigError(f"line {mark.line + 1}: key {key!r} given twice in one mapping")
+        keys.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _decode(text: str, source: str) -> Any:
+    if source.endswith(".toml"):
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}: not valid YAML: {where}{problem}") from None
+
+
+_VALIDATOR: Draft202012Validator | None = None
+
+
+def _validator() -> Draft202012Validator:
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        schema = load_schema(SCHEMA_NAME)
+        Draft202012Validator.check_schema(schema)
+        _VALIDATOR = Draft202012Validator(schema)
+    return _VALIDATOR
+
+
+def _error_order(error: ValidationError) -> tuple:
+    """Document order, then the most specific error first."""
+    path = tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.absolute_path)
+    return path, error.validator not in ("enum", "additionalProperties", "required", "type")
+
+
+def _schema_message(error: ValidationError, data: Any, source: str) -> str:
+    path = list(error.absolute_path)
+    if len(path) < 2 or path[0] != "audiences":
+        key = ".".join(map(str, path)) or "top level"
+        return f"{source}: {key}: {_reason(error)}"
+    index = path[1]
+    spec = data["audiences"][index]
+    name = spec.get("name") if isinstance(spec, dict) else None
+    who = f"audience {name!r}" if isinstance(name, str) else f"audience #{index + 1}"
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[2:]).lstrip(".") or "(the audience)"
+    return f"{source}: {who}, key {key!r}: {_reason(error)}"
+
+
+def _reason(error: ValidationError) -> str:
+    field = error.absolute_path[-1] if error.absolute_path else None
+    if error.validator == "enum" and field == "field":
+        return f"unknown field {error.instance!r} (fields: {', '.join(FIELDS)})"
+    if error.validator == "enum" and field == "op":
+        return f"unknown operator {error.instance!r} (operators: {', '.join(OPERATORS)})"
+    if error.validator == "pattern" and field == "name":
+        return f"{error.instance!r} is not a valid name (lower-case letters, digits and _, starting with a letter)"
+    if error.validator == "type":
+        return f"{error.instance!r} is not of type {error.validator_value!r}" if not isinstance(error.instance, (dict, list)) \
+            else f"must be of type {error.validator_value!r}, not {type(error.instance).__name__}"
+    return error.message.splitlines()[0]
+
+
+def _condition(spec: dict, audience: str, key: str, source: str, segment_names: tuple[str, ...] | None) -> Condition:
+    field, op, raw = spec["field"], spec["op"], spec["value"]
+    kind = FIELDS[field]
+
+    def fail(reason: str, sub: str = "value") -> ConfigError:
+        return ConfigError(f"{source}: audience {audience!r}, key '{key}.{sub}': {reason}")
+
+    if op not in KIND_OPS[kind]:
+        raise fail(f"operator {op!r} does not apply to {field} (use one of {', '.join(KIND_OPS[kind])})", "op")
+    if op in LIST_OPS:
+        if not isinstance(raw, list) or not raw:
+            raise fail(f"{op} takes a non-empty list, not {_type_name(raw)}")
+        items = [_scalar(v, field, kind, fail, segment_names) for v in raw]
+        return Condition(field, op, frozenset(items), written=items)
+    if isinstance(raw, list):
+        raise fail(f"{op} takes a single value, not a list (use in / not_in for several)")
+    return Condition(field, op, _scalar(raw, field, kind, fail, segment_names))
+
+
+def _scalar(v: Any, field: str, kind: str, fail: Callable[[str], ConfigError],
+            segment_names: tuple[str, ...] | None) -> int | Decimal | str:
+    if kind == "int":
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise fail(f"{field} takes whole numbers, not {_type_name(v)} {v!r}")
+        lo, hi = RANGES.get(field, (0, None))
+        if v < lo or (hi is not None and v > hi):
+            raise fail(f"{v} is outside the range of {field} ({lo}-{hi if hi is not None else '...'})")
+        return v
+    if kind == "money":
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise fail(f"{field} takes an amount in major units (a number), not {_type_name(v)} {v!r}")
+        if v != v or v in (float("inf"), float("-inf")):
+            raise fail(f"{field} takes a finite amount, not {v!r}")
+        return Decimal(repr(v) if isinstance(v, float) else v) * 100  # exact cents, maybe fractional
+    if not isinstance(v, str) or not v:
+        raise fail(f"{field} takes non-empty strings, not {_type_name(v)} {v!r}")
+    if field == "value_band" and v not in VALUE_BANDS:
+        raise fail(f"unknown value band {v!r} (bands: {', '.join(VALUE_BANDS)})")
+    if field == "segment" and segment_names is not None and v not in segment_names:
+        raise fail(f"unknown segment {v!r} (segments of the map: {', '.join(segment_names)})")
+    return v
+
+
+def _type_name(v: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, (str, bytes)) and not v.strip())
+
+
+def _show(v: Any, field: str) -> str:
+    if FIELDS[field] == "money" and isinstance(v, Decimal):
+        text = f"{v / 100:f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return str(v)
+
+
+def _in(a: Any, b: frozenset) -> bool:
+    return a is not None and a in b
+
+
+_TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a is not None and a == b,
+    "ne": lambda a, b: a is None or a != b,
+    "in": _in,
+    "not_in": lambda a, b: not _in(a, b),
+    "lt": lambda a, b: a is not None and a < b,
+    "lte": lambda a, b: a is not None and a <= b,
+    "gt": lambda a, b: a is not None and a > b,
+    "gte": lambda a, b: a is not None and a >= b,
+    "contains_any": lambda a, b: not b.isdisjoint(a or ()),
+    "contains_all": lambda a, b: b.issubset(a or ()),
+}
+_SYMBOLS = {"eq": "=", "ne": "!=", "in": "in", "not_in": "not in", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=",
+            "contains_any": "contains any of", "contains_all": "contains all of"}
