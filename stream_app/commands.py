@@ -15,6 +15,8 @@ COMMANDS: list[tuple[str, ...]] = [
     ("events", "stream_app.batch_cli", "events_cmd"),
     ("batch", "stream_app.batch_cli", "batch_cmd"),
     ("stack", "stream_app.stack.cli", "stack"),
+    ("audiences", "stream_app.audiences_cli", "audiences_cmd"),
+    ("report", "stream_app.audiences_cli", "report_cmd"),
 ]
 
 
