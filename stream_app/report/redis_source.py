@@ -1,0 +1,124 @@
+"""The live state of a running deployment: every customer profile hash in Redis, as a scored frame.
+
+The worker keeps one hash per customer at ``{prefix}:customer:{id}`` with the
+fields segment, r_score, f_score, m_score, aov_score, rfm_score, rfm_sum,
+value_band, frequency, monetary, aov, last_order_at (and channel, categories
+when known). They are read with SCAN and pipelined HGETALL (never KEYS, which
+blocks the server) into the frame shape :func:`stream_app.batch.score`
+returns, so the report and the audience rules do not care where a profile
+came from. Recency is measured to the latest ``last_order_at`` of the whole
+population, the moment the profiles describe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from stream_app.audiences.rules import parse_categories
+from stream_app.core.money import aov_cents, format_cents, to_cents
+from stream_app.core.segments import value_band
+from stream_app.core.timeutil import US_PER_DAY, parse_rfc3339
+from stream_app.errors import BadInput, StackError
+
+BATCH = 1000
+REQUIRED = ("segment", "r_score", "f_score", "m_score", "frequency", "monetary", "last_order_at")
+
+
+def key_pattern(prefix: str) -> str:
+    """SCAN pattern of the profile hashes, the prefix glob-escaped."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + ":customer:*"
+
+
+def read_profiles(url: str, prefix: str, client=None) -> pd.DataFrame:
+    """Every scored profile under ``{prefix}:customer:``, one row per customer, sorted by customer_id."""
+    import redis
+
+    own = client is None
+    if own:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+    try:
+        hashes = dict(_scan_hashes(client, prefix))
+    except redis.RedisError as exc:
+        raise StackError(f"Redis at {url} cannot be read: {exc}") from None
+    finally:
+        if own:
+            client.close()
+    if not hashes:
+        raise BadInput(f"no customer profiles under {key_pattern(prefix)!r}", source=url)
+    return profiles_frame(hashes)
+
+
+def _scan_hashes(client, prefix: str) -> Iterable[tuple[str, dict[str, str]]]:
+    head = f"{prefix}:customer:".encode()
+    batch: list[bytes] = []
+
+    def flush() -> Iterable[tuple[str, dict[str, str]]]:
+        pipe = client.pipeline(transaction=False)
+        for key in batch:
+            pipe.hgetall(key)
+        for key, fields in zip(batch, pipe.execute(raise_on_error=False)):
+            if isinstance(fields, dict) and fields:  # another type of key under the prefix: not a profile
+                yield key[len(head):].decode(), {_text(k): _text(v) for k, v in fields.items()}
+        batch.clear()
+
+    for key in client.scan_iter(match=key_pattern(prefix), count=BATCH):
+        batch.append(key if isinstance(key, bytes) else key.encode())
+        if len(batch) >= BATCH:
+            yield from flush()
+    if batch:
+        yield from flush()
+
+
+def profiles_frame(hashes: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
+    """Profile hashes (customer id -> decoded fields) as a scored frame; hashes without scores are left out."""
+    rows = []
+    for cid, h in hashes.items():
+        if any(not h.get(f) for f in REQUIRED):
+            continue  # a customer with returns only, or a hash being written: not scored
+        freq = int(h["frequency"])
+        cents = to_cents(h["monetary"])
+        avg = to_cents(h["aov"]) if h.get("aov") else aov_cents(cents, freq)
+        r, f, m = int(h["r_score"]), int(h["f_score"]), int(h["m_score"])
+        total = int(h["rfm_sum"]) if h.get("rfm_sum") else r + f + m
+        rows.append({
+            "customer_id": h.get("customer_id") or cid,
+            "frequency": freq,
+            "monetary_cents": cents,
+            "aov_cents": avg,
+            "last_order_us": _time_us(h["last_order_at"]),
+            "r_score": r, "f_score": f, "m_score": m,
+            "aov_score": int(h["aov_score"]) if h.get("aov_score") else pd.NA,
+            "rfm_score": h.get("rfm_score") or f"{r}{f}{m}",
+            "rfm_sum": total,
+            "value_band": h.get("value_band") or value_band(total),
+            "segment": h["segment"],
+            "channel": h.get("channel") or None,
+            "categories": tuple(sorted(parse_categories(h.get("categories")))),
+        })
+    df = pd.DataFrame(rows, columns=["customer_id", "frequency", "monetary_cents", "aov_cents", "last_order_us",
+                                     "r_score", "f_score", "m_score", "aov_score", "rfm_score", "rfm_sum",
+                                     "value_band", "segment", "channel", "categories"])
+    for col in ("frequency", "monetary_cents", "aov_cents", "last_order_us", "rfm_sum"):
+        df[col] = df[col].astype(np.int64)
+    for col in ("r_score", "f_score", "m_score"):
+        df[col] = df[col].astype(np.int8)
+    df["aov_score"] = df["aov_score"].astype("Int8")
+    as_of = int(df["last_order_us"].max()) if len(df) else 0
+    df["recency_days"] = (as_of - df["last_order_us"]) // US_PER_DAY
+    df["monetary"] = [format_cents(int(c)) for c in df["monetary_cents"]]
+    df["aov"] = [format_cents(int(c)) for c in df["aov_cents"]]
+    return df.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def _time_us(text: str) -> int:
+    """RFC 3339, or integer epoch microseconds."""
+    t = text.strip()
+    return int(t) if t.lstrip("-").isdigit() else parse_rfc3339(t)
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
