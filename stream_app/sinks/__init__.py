@@ -1,0 +1,1 @@
+"""Where the streaming worker's results go: Redis profiles, segment-change events, dead letters."""

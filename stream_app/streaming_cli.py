@@ -1,0 +1,111 @@
+"""`rfm-stream worker|replay|sync|customer|segments|generate`: thin commands over stream_app.worker.
+
+Every command reads KAFKA_BOOTSTRAP, REDIS_URL, RFM_APP_ID, RFM_ORDERS_TOPIC,
+RFM_CHANGES_TOPIC, RFM_DEAD_LETTER_TOPIC, RFM_REDIS_PREFIX and
+RFM_RECOMPUTE_INTERVAL through stream_app.settings.load().
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from stream_app.adapters import registry
+from stream_app.settings import load
+
+
+@click.command("worker")
+@click.option("--batch-size", default=5000, show_default=True, help="events per batch (take_events)")
+@click.option("--batch-wait", default=0.2, show_default=True, help="seconds to wait for a batch to fill")
+@click.option("--web-port", type=int, default=None, help="serve Faust's web views on 127.0.0.1:PORT (default: off)")
+@click.option("--loglevel", default="info", show_default=True)
+def worker_cmd(batch_size: int, batch_wait: float, web_port: int | None, loglevel: str) -> None:
+    """Run a streaming worker (Faust, at-least-once) until stopped: orders in, Redis profiles and changes out."""
+    from stream_app.worker.app import WorkerOptions, run_worker
+
+    run_worker(load(), WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, web_port=web_port,
+                                     loglevel=loglevel))
+
+
+@click.command("replay")
+@click.argument("input_path", metavar="INPUT")
+@click.option("--format", "fmt", type=click.Choice(registry.FORMATS), required=True, help="input format")
+@click.option("--rate", type=float, default=None, help="events per second (default: as fast as possible)")
+@click.option("--limit", type=int, default=None, help="send at most N events")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def replay_cmd(input_path: str, fmt: str, rate: float | None, limit: int | None, quiet: bool) -> None:
+    """Send a dataset's events in time order to the orders topic, keyed by customer_id."""
+    from tqdm import tqdm
+
+    from stream_app.worker.replay import replay
+
+    def bar(total: int):
+        return tqdm(total=total, unit="ev", disable=quiet or not sys.stderr.isatty(), file=sys.stderr)
+
+    s = load()
+    result = replay(s, input_path, fmt, rate=rate, limit=limit, progress_factory=bar)
+    skipped = ", ".join(f"{n:,} {why}" for why, n in result.skipped.items()) or "none"
+    click.echo(f"sent {result.sent:,} events to {s.orders_topic} in {result.seconds:.1f}s; skipped: {skipped}")
+
+
+@click.command("sync")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="seconds before giving up (exit 3)")
+def sync_cmd(timeout: float) -> int:
+    """Return once every event produced so far is consumed, a recompute covers it, and Redis reflects it."""
+    from stream_app.worker.sync import SyncTimeout, sync
+
+    try:
+        state = sync(load(), timeout=timeout)
+    except SyncTimeout as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 3
+    click.echo(f"in sync: boundaries v{state.version} over {state.customers:,} customers")
+    return 0
+
+
+@click.command("customer")
+@click.argument("customer_id")
+def customer_cmd(customer_id: str) -> int:
+    """Print a customer's profile from Redis."""
+    from stream_app.worker.inspect import profile
+
+    prof = profile(load(), customer_id)
+    if not prof:
+        click.echo(f"no profile for customer {customer_id}", err=True)
+        return 1
+    width = max(map(len, prof))
+    for k, v in prof.items():
+        click.echo(f"{k:<{width}}  {v}")
+    return 0
+
+
+@click.command("segments")
+def segments_cmd() -> None:
+    """Print the size of every segment, from Redis."""
+    from stream_app.worker.inspect import segment_sizes
+
+    sizes = segment_sizes(load())
+    total = sum(sizes.values()) or 1
+    width = max([len(s) for s in sizes] + [7])
+    click.echo(f"{'segment':<{width}}  {'customers':>9}  share")
+    for name, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
+        click.echo(f"{name:<{width}}  {n:>9,}  {100 * n / total:5.1f}%")
+    click.echo(f"{'total':<{width}}  {sum(sizes.values()):>9,}")
+
+
+@click.command("generate")
+@click.option("--customers", type=int, default=50_000, show_default=True)
+@click.option("--events", type=int, default=200_000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--out", required=True, help="JSON Lines file of canonical events ('-' for stdout)")
+def generate_cmd(customers: int, events: int, seed: int, out: str) -> None:
+    """Write a synthetic order stream: skewed frequency (Zipf-like) and log-normal amounts, in time order."""
+    from stream_app.output import atomic_binary
+    from stream_app.worker.synthetic import generate_lines
+
+    with atomic_binary(out) as fh:
+        for line in generate_lines(customers, events, seed):
+            fh.write(line)
+            fh.write(b"\n")
+    click.echo(f"wrote {events:,} events of {customers:,} customers to {out}", err=True)

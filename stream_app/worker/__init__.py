@@ -1,0 +1,1 @@
+"""The streaming segment updater: a Faust worker over the pure RFM core (see docs/streaming.md)."""

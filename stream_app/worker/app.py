@@ -1,0 +1,220 @@
+"""build_app(settings): the Faust app of the streaming worker, and how it is run.
+
+No module-level app (faust's examples share one, which does work at import
+time): the CLI, the benchmark and the tests each build their own from
+Settings, so several independent deployments can run on one stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import faust
+import redis.asyncio as aioredis
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
+from faust.streams import _current_event  # the context a Table read/write takes its partition from
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from stream_app.core.scoring import Boundaries
+from stream_app.core.segments import SegmentMap
+from stream_app.settings import Settings
+from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter
+from stream_app.worker.boundaries import BoundaryStore, Published, boundaries_key
+from stream_app.worker.leader import Leader
+from stream_app.worker.processor import Msg, Processor, iter_partition
+
+log = logging.getLogger("rfm_stream.worker")
+RETRYABLE = (RedisConnectionError, RedisTimeoutError, KafkaError, ProducerSendError, ConnectionError)
+QUIET_LOGGERS = ("", "faust", "aiokafka", "mode", "kafka", "rocksdict")
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """Tuning knobs of one worker process (the CLI's options)."""
+
+    batch_size: int = 5000
+    batch_wait: float = 0.2
+    web_port: int | None = None
+    quiet_period: float = 1.0
+    loglevel: str = "info"
+
+
+class FaustTable:
+    """The processor's view of a Faust Table with raw bytes keys and values.
+
+    With ``take_events`` the stream's current event is the batch's last one,
+    but a Table write takes its changelog partition (and its RocksDB
+    partition) from the current event: so each read and write first makes
+    the customer's own event current. Without this, customers of other
+    partitions would be restored on the wrong worker after a rebalance.
+    """
+
+    def __init__(self, table: faust.Table, partitions: int):
+        self.table = table
+        self.partitions = partitions
+
+    def get(self, key: bytes, msg: Msg) -> bytes | None:
+        _current_event.set(weakref.ref(msg.handle))
+        return self.table.get(key)
+
+    def set(self, key: bytes, value: bytes, msg: Msg) -> None:
+        _current_event.set(weakref.ref(msg.handle))
+        self.table[key] = value
+
+    def partition_items(self, partition: int) -> Iterable[tuple[bytes, bytes]]:
+        store = self.table.data
+        dbs = getattr(store, "_dbs", None)
+        if dbs is not None:  # RocksDB: one database per partition, plus Faust's own offset record
+            skip = store.offset_key
+            return ((k, v) for k, v in store._db_for_partition(partition).items() if k != skip)
+        items: Iterator[tuple[bytes, bytes]] = iter(list(store.data.items()))
+        return iter_partition(items, partition, self.partitions)
+
+
+class FaustSinks:
+    """Redis and the Faust producer, as the processor's sinks."""
+
+    def __init__(self, app: faust.App, settings: Settings, client: aioredis.Redis):
+        self.app = app
+        self.settings = settings
+        self.client = client
+        self.profiles = ProfileWriter(client, settings.redis_prefix)
+        self.store = BoundaryStore(client, settings.redis_prefix)
+        self._raw: bytes | None = None
+        self._bounds = Boundaries()
+
+    async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
+        return await self.profiles.write(writes)
+
+    async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]]) -> None:
+        producer = self.app.producer
+        futs = [await producer.send(self.settings.changes_topic, k, v, None, None, None) for k, v in changes]
+        futs += [await producer.send(self.settings.dead_letter_topic, k, v, None, None, None) for k, v in dead]
+        if futs:
+            await asyncio.gather(*futs)
+
+    async def latest_boundaries(self) -> Boundaries:
+        raw = await self.client.get(boundaries_key(self.settings.redis_prefix))
+        if raw != self._raw:
+            self._raw, self._bounds = raw, Published.from_bytes(raw).boundaries
+        return self._bounds
+
+    async def mark_rescored(self, partition: int, version: int) -> None:
+        await self.store.mark_rescored(partition, version)
+
+
+async def process_or_exit(processor: Processor, msgs: list[Msg]) -> None:
+    """Process a batch; never let an exception reach Faust.
+
+    ``take_events`` acks its batch even when the agent raises, which would
+    silently drop events. So a lost connection to Redis or Kafka is retried
+    (re-running a batch is a replay, which the processor makes harmless), and
+    anything else ends the process without acking: a restart replays it.
+    """
+    for attempt in itertools.count():
+        try:
+            await processor.process(msgs)
+            return
+        except RETRYABLE as exc:
+            delay = min(30.0, 0.5 * 2**attempt)
+            log.warning("batch failed (%r); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+        except Exception:  # a bug: do not ack what was not processed
+            log.exception("batch failed; exiting without acking it (a restart replays it)")
+            logging.shutdown()
+            os._exit(70)
+
+
+def build_app(settings: Settings, partitions: int, options: WorkerOptions = WorkerOptions()) -> faust.App:
+    """The worker's Faust app: at-least-once, batched agent, leader timer; see docs/streaming.md."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=settings.store,
+        datadir=str(settings.data_dir / settings.app_id),
+        processing_guarantee="at_least_once",
+        topic_partitions=partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        broker_commit_interval=1.0,
+        producer_linger=0.05,
+        producer_max_batch_size=1_048_576,
+        web_enabled=options.web_port is not None,
+        web_host="127.0.0.1",
+        web_port=options.web_port or 6066,
+        web_in_thread=False,
+    )
+    orders = app.topic(settings.orders_topic, key_type=bytes, value_type=bytes, partitions=partitions)
+    table = app.Table("customers", key_type=bytes, value_type=bytes, partitions=partitions, default=None)
+    segments = SegmentMap.load(settings.segments_file)
+    state: dict = {}
+
+    def runtime() -> tuple[Processor, Leader]:
+        """Redis clients must be made on the worker's event loop, so on first use."""
+        if not state:
+            client = aioredis.Redis.from_url(settings.redis_url)
+            sinks = FaustSinks(app, settings, client)
+            state["processor"] = Processor(FaustTable(table, partitions), sinks, segments, settings.orders_topic)
+            state["leader"] = Leader(app, settings, sinks.store, partitions, options.quiet_period)
+        return state["processor"], state["leader"]
+
+    @app.agent(orders, name="rfm-orders")
+    async def process_orders(stream: faust.StreamT) -> None:
+        processor, _ = runtime()
+        async for events in stream.take_events(options.batch_size, within=options.batch_wait):
+            msgs = [Msg(e.message.partition, e.message.offset, e.message.key, e.message.value, e) for e in events]
+            await process_or_exit(processor, msgs)
+
+    @app.timer(1.0, on_leader=True)
+    async def recompute_boundaries() -> None:
+        _, leader = runtime()
+        try:
+            await leader.tick()
+        except Exception:  # a failed tick is retried on the next one; it must not stop the worker
+            log.exception("boundary recompute failed")
+
+    @app.task
+    async def quiet_logging() -> None:
+        """Faust's worker leaves the root logger at DEBUG: building debug records cost ~14% (notes)."""
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        log.setLevel(logging.INFO)
+        log.warning("rfm-stream worker %s: topic %s (%d partitions), store %s, batch %d/%.2fs",
+                    settings.app_id, settings.orders_topic, partitions, settings.store, options.batch_size,
+                    options.batch_wait)
+
+    @app.timer(10.0)
+    async def report() -> None:
+        if state:
+            c = state["processor"].counters
+            log.warning("events %d applied %d duplicates %d replayed %d dead %d changes %d stale %d rescored %d "
+                        "controls %d batches %d boundaries v%d", c.events, c.applied, c.duplicates, c.replayed,
+                        c.dead, c.changes, c.stale, c.rescored, c.controls, c.batches,
+                        state["processor"].bounds.version)
+
+    app.rfm_table = table  # type: ignore[attr-defined]
+    return app
+
+
+def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> None:
+    """Create the topics, build the app and run a Faust worker in this process until stopped."""
+    from stream_app.worker.topics import ensure_topics
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    partitions = ensure_topics(settings)
+    app = build_app(settings, partitions, options)
+    worker = faust.Worker(app, loglevel=options.loglevel, quiet=True)
+    worker.execute_from_commandline()
+
+
+__all__ = ["build_app", "run_worker", "WorkerOptions", "FaustTable", "FaustSinks"]

@@ -1,0 +1,110 @@
+"""A customer's stored state: the fold's fact set plus what the worker last published for it.
+
+The Table value is compact orjson (a list, not an object, so field names are
+not repeated a million times). Besides the facts of
+:class:`~stream_app.core.fold.CustomerState` it keeps
+
+- ``last_offset``: the highest source offset applied, so a replayed offset is
+  skipped before it is even folded (the fold would also ignore it);
+- the scoring last written to Redis (scores, segment, boundaries version), so
+  that a change event is emitted only when scores or segment really change and
+  ``previous_segment`` is reproducible on replay;
+- the rank values of the customer's current totals, so a rescore after a
+  boundary recompute needs no fold: it compares four integers with the cuts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from stream_app.core.fold import CustomerState
+from stream_app.core.model import Scores, Totals
+from stream_app.core.money import aov_cents
+
+FORMAT = 1
+
+#: (last_order_us, frequency, monetary_cents, aov_cents): what the four dimensions rank on
+RankValues = tuple[int, int, int, int]
+
+
+@dataclass(slots=True)
+class Stored:
+    """One customer's Table value."""
+
+    state: CustomerState
+    last_offset: int = -1
+    #: scores and segment last written to Redis (None: never scored)
+    scores: Scores | None = None
+    segment: str | None = None
+    boundaries_version: int = 0
+    #: rank values of the totals at the last write (None: not scored)
+    ranks: RankValues | None = None
+
+    @property
+    def version(self) -> int:
+        """The published version: seq + boundaries version, both non-decreasing, reproduced on replay."""
+        return self.state.seq + self.boundaries_version
+
+
+def rank_values(totals: Totals) -> RankValues | None:
+    """The four exact integers a scored customer is ranked on, or None when it has no order."""
+    if not totals.scored:
+        return None
+    return (
+        totals.last_order_us,  # type: ignore[return-value]
+        totals.frequency,
+        totals.monetary_cents,
+        aov_cents(totals.monetary_cents, totals.frequency),
+    )
+
+
+def encode(stored: Stored) -> bytes:
+    s = stored.state
+    sc = stored.scores
+    return orjson.dumps(
+        [
+            FORMAT,
+            s.orders,
+            s.returns,
+            s.snapshot,
+            sorted(s.categories),
+            s.seq,
+            stored.last_offset,
+            None if sc is None else [sc.r, sc.f, sc.m, sc.aov],
+            stored.segment,
+            stored.boundaries_version,
+            stored.ranks,
+        ]
+    )
+
+
+def decode(customer_id: str, raw: bytes) -> Stored:
+    v = orjson.loads(raw)
+    if v[0] != FORMAT:
+        raise ValueError(f"unknown state format {v[0]!r} for customer {customer_id}")
+    state = CustomerState(
+        customer_id,
+        orders={k: tuple(f) for k, f in v[1].items()},  # type: ignore[misc]
+        returns={k: tuple(f) for k, f in v[2].items()},  # type: ignore[misc]
+        snapshot=tuple(v[3]) if v[3] is not None else None,  # type: ignore[arg-type]
+        categories=set(v[4]),
+        seq=v[5],
+    )
+    sc = v[7]
+    return Stored(
+        state=state,
+        last_offset=v[6],
+        scores=Scores(*sc) if sc is not None else None,
+        segment=v[8],
+        boundaries_version=v[9],
+        ranks=tuple(v[10]) if v[10] is not None else None,  # type: ignore[arg-type]
+    )
+
+
+def decode_scoring(raw: bytes) -> tuple[Scores | None, str | None, int, RankValues | None, int]:
+    """Only what a rescore needs (scores, segment, boundaries version, rank values, seq): no fact parsing."""
+    v = orjson.loads(raw)
+    sc = v[7]
+    return (Scores(*sc) if sc is not None else None, v[8], v[9], tuple(v[10]) if v[10] is not None else None, v[5])  # type: ignore[return-value]

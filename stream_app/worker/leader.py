@@ -1,0 +1,91 @@
+"""The leader's side of the boundary exchange: decide when to recompute, publish, and fan out controls.
+
+Runs in a ``@app.timer(on_leader=True)``, so one worker of the group does it;
+a timer cannot write Tables, which is why it only writes Redis and sends one
+control message per orders partition (see :mod:`stream_app.worker.control`).
+If a leader dies between publishing a version and sending its controls, the
+next leader sees partitions whose ``{prefix}:rescored`` lags and resends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+
+from stream_app.settings import Settings
+from stream_app.worker import control
+from stream_app.worker.boundaries import BoundaryStore, Published, recompute_due
+
+log = logging.getLogger("rfm_stream.worker")
+
+#: seconds after sending controls before a lagging partition gets them again
+RESEND_AFTER = 20.0
+
+
+class Leader:
+    def __init__(self, app: faust.App, settings: Settings, store: BoundaryStore, partitions: int,
+                 quiet_period: float = 1.0):
+        self.app = app
+        self.settings = settings
+        self.store = store
+        self.partitions = partitions
+        self.quiet_period = quiet_period
+        self.published: Published | None = None
+        self.last_changes = -1
+        self.last_change_at = 0.0
+        self.last_recompute_at = 0.0
+        self.sent_at: dict[int, float] = {}
+        self.last_resend_check = 0.0
+
+    async def tick(self) -> None:
+        now = time.monotonic()
+        changes = await self.store.index_changes()
+        if changes != self.last_changes:
+            self.last_changes, self.last_change_at = changes, now
+        if self.published is None:
+            self.published = await self.store.load()
+        cur = self.published
+        if recompute_due(now, changes, cur.index_changes, self.last_change_at, self.last_recompute_at,
+                         self.settings.recompute_interval, self.quiet_period):
+            self.last_recompute_at = now
+            result = await self.store.compute(cur)
+            if result is None:  # another leader published first
+                self.published = await self.store.load()
+                return
+            self.published, bumped = result
+            b = self.published.boundaries
+            log.warning("boundaries v%d over %d customers (index changes %d, read in %.1f ms)%s", b.version,
+                        b.customers, self.published.index_changes, self.published.compute_ms,
+                        "" if bumped else ", cuts unchanged")
+            if bumped:
+                await self.send_controls(range(self.partitions))
+                return
+        if now - self.last_resend_check >= 5.0:
+            self.last_resend_check = now
+            await self.resend_lagging(now)
+
+    async def send_controls(self, partitions) -> None:
+        pub = self.published
+        assert pub is not None
+        payload = control.encode_rescore(pub.boundaries, pub.computed_us)
+        producer = self.app.producer
+        futs = [await producer.send(self.settings.orders_topic, control.CONTROL_KEY, payload, p, None, None)
+                for p in partitions]
+        await asyncio.gather(*futs)
+        self.sent_at[pub.boundaries.version] = time.monotonic()
+
+    async def resend_lagging(self, now: float) -> None:
+        pub = self.published
+        if pub is None or pub.boundaries.version == 0:
+            return
+        version = pub.boundaries.version
+        if now - self.sent_at.get(version, -1e9) < RESEND_AFTER:
+            return
+        done = await self.store.rescored()
+        lagging = [p for p in range(self.partitions) if done.get(p, 0) < version]
+        if lagging:
+            log.warning("partitions %s not rescored to boundaries v%d: sending controls again", lagging, version)
+            await self.send_controls(lagging)

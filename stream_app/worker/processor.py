@@ -1,0 +1,275 @@
+"""One batch of the orders topic: fold, score, then the effects in the order that makes replays harmless.
+
+The worker runs at-least-once (Faust's ``exactly_once`` lost events after a
+kill -9 here; see docs/streaming.md), so any batch may be processed again from
+an older state. Per batch, in this order:
+
+1. fold each event into its customer's state (a fact set: a duplicate or a
+   replayed offset changes nothing);
+2. score every changed customer against the current boundaries;
+3. write the profiles to Redis (one pipeline; the Lua script refuses older
+   versions and treats an equal one as done);
+4. send the segment-change and dead-letter events and await their delivery;
+5. only then write each changed customer once to the Table (changelog);
+6. Faust acks the batch and commits its offsets after flushing the producer.
+
+So a changelog record implies its sinks were written; a crash anywhere
+replays the events from the older state, which recomputes the same ``seq``,
+hence the same ``version``, hence the same Redis write and change event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stream_app.core.fold import CustomerState, apply
+from stream_app.core.model import Scores, Totals
+from stream_app.core.money import format_cents
+from stream_app.core.scoring import Boundaries
+from stream_app.core.segments import SegmentMap, value_band
+from stream_app.core.timeutil import format_us
+from stream_app.core.validate import decode as decode_event
+from stream_app.errors import BadEvent
+from stream_app.sinks import kafka_changes
+from stream_app.sinks.dead_letter import dead_letter
+from stream_app.sinks.redis_profiles import STALE, ProfileWrite
+from stream_app.worker import codec, control
+from stream_app.worker.codec import RankValues, Stored
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    """A consumed record; ``handle`` is the Faust event the Table needs as context (None in tests)."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    handle: Any = None
+
+
+class StateTable(Protocol):
+    """The Faust Table as the processor sees it (a dict in unit tests)."""
+
+    def get(self, key: bytes, msg: Msg) -> bytes | None: ...
+    def set(self, key: bytes, value: bytes, msg: Msg) -> None: ...
+    def partition_items(self, partition: int) -> Iterable[tuple[bytes, bytes]]: ...
+
+
+class Sinks(Protocol):
+    """Redis and Kafka as the processor sees them."""
+
+    async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]: ...
+    async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]]) -> None: ...
+    async def latest_boundaries(self) -> Boundaries: ...
+    async def mark_rescored(self, partition: int, version: int) -> None: ...
+
+
+@dataclass(slots=True)
+class Pending:
+    """A customer touched in this batch."""
+
+    stored: Stored
+    msg: Msg
+    changed: bool = False
+    cause: str = "order"
+    occurred_us: int = 0
+
+
+@dataclass
+class Counters:
+    events: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    replayed: int = 0
+    dead: int = 0
+    changes: int = 0
+    stale: int = 0
+    rescored: int = 0
+    controls: int = 0
+    batches: int = 0
+    last: dict = field(default_factory=dict)
+
+
+def score_ranks(bounds: Boundaries, customer_id: str, ranks: RankValues) -> Scores:
+    """Scores from the four rank values (what a rescore needs, without folding)."""
+    if not bounds.customers:
+        return Scores(1, 1, 1, 1)
+    c = bounds.cuts
+    return Scores(
+        c["r"].score((ranks[0], customer_id)),
+        c["f"].score((ranks[1], customer_id)),
+        c["m"].score((ranks[2], customer_id)),
+        c["aov"].score((ranks[3], customer_id)),
+    )
+
+
+class Processor:
+    """Processes batches; owns the worker's current boundaries (the newest version seen)."""
+
+    def __init__(self, table: StateTable, sinks: Sinks, segments: SegmentMap, topic: str,
+                 now_us: Callable[[], int] = lambda: int(time.time() * 1_000_000)):
+        self.table = table
+        self.sinks = sinks
+        self.segments = segments
+        self.topic = topic
+        self.now_us = now_us
+        self.bounds = Boundaries()
+        self.counters = Counters()
+
+    def offer(self, bounds: Boundaries) -> None:
+        if bounds.version > self.bounds.version:
+            self.bounds = bounds
+
+    async def refresh(self) -> None:
+        self.offer(await self.sinks.latest_boundaries())
+
+    async def process(self, msgs: list[Msg]) -> None:
+        """One batch; control messages split it so a rescore sees every event before it."""
+        self.counters.batches += 1
+        pending: dict[str, Pending] = {}
+        dead: list[tuple[bytes | None, bytes]] = []
+        for m in msgs:
+            ctl = control.parse(m.key, m.value)
+            if ctl is not None:
+                await self._flush(pending, dead)
+                pending, dead = {}, []
+                await self._rescore(m, ctl)
+                continue
+            self.counters.events += 1
+            try:
+                ev = decode_event(m.value if m.value is not None else b"")
+                if m.key is None or m.key != ev.customer_id.encode():
+                    raise BadEvent("the record key must be the customer_id (a customer lives in one partition)",
+                                   "customer_id")
+            except BadEvent as exc:
+                dead.append((m.key, dead_letter(m.value, m.key, exc.reason, exc.field, self.topic, m.partition,
+                                                m.offset, self.now_us())))
+                continue
+            p = pending.get(ev.customer_id)
+            if p is None:
+                raw = self.table.get(m.key, m)
+                stored = codec.decode(ev.customer_id, raw) if raw is not None else Stored(CustomerState(ev.customer_id))
+                p = pending[ev.customer_id] = Pending(stored, m)
+            if m.offset <= p.stored.last_offset:
+                self.counters.replayed += 1
+                continue
+            _, changed = apply(p.stored.state, ev)
+            p.stored.last_offset = m.offset
+            if changed:
+                self.counters.applied += 1
+                p.changed, p.cause, p.occurred_us, p.msg = True, ev.type, ev.occurred_us, m
+            else:
+                self.counters.duplicates += 1
+        await self._flush(pending, dead)
+
+    async def _flush(self, pending: dict[str, Pending], dead: list[tuple[bytes | None, bytes]]) -> None:
+        changed = [p for p in pending.values() if p.changed]
+        if not changed and not dead:
+            return
+        await self.refresh()
+        changes = await self._write_profiles(changed)
+        self.counters.dead += len(dead)
+        self.counters.changes += len(changes)
+        await self.sinks.publish(changes, dead)
+        for p in changed:
+            key = p.stored.state.customer_id.encode()
+            self.table.set(key, codec.encode(p.stored), p.msg)
+
+    async def _write_profiles(self, changed: list[Pending]) -> list[tuple[bytes, bytes]]:
+        """Redis first; returns the change events to publish. Retries once with newer boundaries if refused."""
+        todo = changed
+        changes: list[tuple[bytes, bytes]] = []
+        for _attempt in range(3):
+            plans = [(p, *self._plan(p)) for p in todo]
+            writes = [w for _, w, _, _ in plans if w is not None]
+            statuses = iter(await self.sinks.write_profiles(writes))
+            retry: list[Pending] = []
+            for p, w, scores, totals in plans:
+                if w is None:
+                    continue
+                status, old_bv = next(statuses)
+                if status == STALE:
+                    if old_bv > self.bounds.version:  # Redis saw newer boundaries than ours: catch up, redo
+                        retry.append(p)
+                    else:  # our state is behind Redis (a partial replay): it will catch up, keep the old scoring
+                        self.counters.stale += 1
+                    continue
+                event = self._commit_scoring(p, w, scores, totals)
+                if event is not None:
+                    changes.append(event)
+            if not retry:
+                break
+            await self.refresh()
+            todo = retry
+        return changes
+
+    def _plan(self, p: Pending) -> tuple[ProfileWrite | None, Scores | None, Totals]:
+        """The Redis write for a changed customer (None: never scored and still not scored)."""
+        st = p.stored
+        cid = st.state.customer_id
+        totals = st.state.totals()
+        ranks = codec.rank_values(totals)
+        bv = self.bounds.version
+        if ranks is None:
+            if st.segment is None:
+                return None, None, totals
+            leave = ProfileWrite(cid, st.state.seq, bv, "", (0, 0, 0, 0), ("updated_at", format_us(self.now_us())))
+            return leave, None, totals
+        scores = score_ranks(self.bounds, cid, ranks)
+        segment = self.segments.segment(scores.r, scores.f)
+        fields = (
+            "r_score", str(scores.r), "f_score", str(scores.f), "m_score", str(scores.m),
+            "aov_score", str(scores.aov), "rfm_score", scores.rfm_score, "rfm_sum", str(scores.rfm_sum),
+            "value_band", value_band(scores.rfm_sum), "frequency", str(totals.frequency),
+            "monetary", format_cents(totals.monetary_cents), "aov", format_cents(ranks[3]),
+            "last_order_at", format_us(ranks[0]), "updated_at", format_us(self.now_us()),
+        )
+        return ProfileWrite(cid, st.state.seq, bv, segment, ranks, fields), scores, totals
+
+    def _commit_scoring(self, p: Pending, w: ProfileWrite, scores: Scores | None,
+                        totals: Totals) -> tuple[bytes, bytes] | None:
+        """Record what Redis now holds in the state; the change event when scores or segment moved."""
+        st = p.stored
+        event = None
+        if scores is not None and (scores != st.scores or w.segment != st.segment):
+            ev = kafka_changes.change_event(
+                st.state.customer_id, st.segment, w.segment, scores, totals,
+                p.cause, w.boundaries_version, w.seq + w.boundaries_version, p.occurred_us)
+            event = (st.state.customer_id.encode(), kafka_changes.encode(ev))
+        st.scores, st.segment = scores, (w.segment or None)
+        st.boundaries_version = w.boundaries_version
+        st.ranks = w.ranks if scores is not None else None
+        return event
+
+    async def _rescore(self, m: Msg, ctl: control.Rescore) -> None:
+        """Rescore every customer of this message's partition whose scores the new boundaries change."""
+        self.counters.controls += 1
+        self.offer(ctl.boundaries)
+        await self.refresh()
+        bounds = self.bounds
+        segment_of = self.segments.segment
+        pending: dict[str, Pending] = {}
+        for key, raw in self.table.partition_items(m.partition):
+            scores, segment, bv, ranks, _seq = codec.decode_scoring(raw)
+            if ranks is None or bv >= bounds.version:
+                continue
+            cid = key.decode()
+            new = score_ranks(bounds, cid, ranks)
+            if new == scores and segment_of(new.r, new.f) == segment:
+                continue
+            pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", ctl.computed_us)
+        self.counters.rescored += len(pending)
+        await self._flush(pending, [])
+        await self.sinks.mark_rescored(m.partition, bounds.version)
+
+
+def iter_partition(items: Iterator[tuple[bytes, bytes]], partition: int, partitions: int) -> Iterator[tuple[bytes, bytes]]:
+    """Only the keys the producer's partitioner puts in ``partition`` (a store may hold standby or stale keys)."""
+    for key, value in items:
+        if control.partition_of(key, partitions) == partition:
+            yield key, value
+

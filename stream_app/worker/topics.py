@@ -1,0 +1,53 @@
+"""Creating the worker's topics (kafka-python admin), so every command agrees on partition counts."""
+
+from __future__ import annotations
+
+import time
+
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from stream_app.errors import StackError
+from stream_app.settings import Settings
+
+
+def ensure_topics(settings: Settings, timeout: float = 30.0) -> int:
+    """Create the orders, changes and dead-letter topics when missing; the orders topic's partition count.
+
+    The Faust table's changelog must have as many partitions as the orders
+    topic (co-partitioning), so the worker reads the real count instead of
+    trusting RFM_PARTITIONS when the topic already exists.
+    """
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="rfm-stream-admin")
+    except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
+        raise StackError(f"Kafka does not answer at {settings.kafka_bootstrap}: {exc}") from exc
+    try:
+        existing = set(admin.list_topics())
+        wanted = [settings.orders_topic, settings.changes_topic, settings.dead_letter_topic]
+        new = [NewTopic(t, num_partitions=settings.partitions, replication_factor=1) for t in wanted if t not in existing]
+        if new:
+            try:
+                admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+        return wait_partitions(settings, settings.orders_topic, timeout)
+    finally:
+        admin.close()
+
+
+def wait_partitions(settings: Settings, topic: str, timeout: float = 30.0) -> int:
+    """The partition count of a topic once its metadata is visible."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            parts = consumer.partitions_for_topic(topic)
+            if parts:
+                return len(parts)
+            if time.monotonic() > deadline:
+                raise StackError(f"topic {topic} has no partitions after {timeout:.0f}s")
+            time.sleep(0.2)
+    finally:
+        consumer.close()

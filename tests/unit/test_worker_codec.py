@@ -1,0 +1,98 @@
+"""The stored state survives encoding exactly, and control/dead-letter/change records meet their contracts."""
+
+from __future__ import annotations
+
+import json
+
+import fastjsonschema
+from hypothesis import given
+from hypothesis import strategies as st
+from aiokafka.partitioner import DefaultPartitioner  # what Faust's producer uses
+
+from stream_app.core.fold import apply
+from stream_app.core.model import OrderEvent, Scores, Totals
+from stream_app.core.quintiles import Cuts
+from stream_app.core.scoring import Boundaries
+from stream_app.core.validate import load_schema
+from stream_app.sinks.dead_letter import dead_letter
+from stream_app.sinks.kafka_changes import change_event
+from stream_app.worker import codec, control
+from stream_app.worker.boundaries import Published, cuts_from_reply, recompute_due
+from stream_app.worker.codec import Stored
+
+events = st.builds(
+    OrderEvent,
+    type=st.sampled_from(["order", "return"]),
+    customer_id=st.just("c1"),
+    occurred_us=st.integers(0, 2**50),
+    order_id=st.sampled_from(["a", "b", "c"]),
+    amount_cents=st.integers(-10**6, 10**6),
+    channel=st.sampled_from([None, "web", "store"]),
+    categories=st.lists(st.sampled_from(["x", "y"]), max_size=2).map(tuple),
+)
+
+
+@given(st.lists(events, max_size=8), st.integers(-1, 10**9))
+def test_encode_decode_round_trip(evs, offset):
+    stored = Stored(apply(None, OrderEvent("order", "c1", 5, "z", 100))[0], last_offset=offset,
+                    scores=Scores(1, 2, 3, 4), segment="loyal", boundaries_version=7, ranks=(5, 1, 100, 100))
+    for e in evs:
+        apply(stored.state, e)
+    back = codec.decode("c1", codec.encode(stored))
+    assert back == stored
+    assert back.state.totals() == stored.state.totals()
+    assert codec.decode_scoring(codec.encode(stored)) == (stored.scores, "loyal", 7, (5, 1, 100, 100), stored.state.seq)
+
+
+def test_version_is_seq_plus_boundaries_version():
+    stored = Stored(apply(None, OrderEvent("order", "c1", 5, "z", 100))[0], boundaries_version=3)
+    assert stored.version == 1 + 3
+
+
+def test_partition_of_matches_the_producers_partitioner():
+    parts = list(range(4))
+    for i in range(500):
+        key = f"{i}-customer".encode()
+        assert control.partition_of(key, 4) == DefaultPartitioner()(key, parts, parts)
+
+
+def test_control_messages_round_trip_and_events_are_never_control():
+    b = Boundaries(cuts={"r": Cuts(((1, "a"), (2, "b"), (3, "c"), (4, "d")))}, customers=9, version=4)
+    raw = control.encode_rescore(b, 123)
+    ctl = control.parse(control.CONTROL_KEY, raw)
+    assert ctl is not None and ctl.boundaries == b and ctl.computed_us == 123
+    assert control.parse(b"c1", raw) is None  # an event keyed by a customer is an event
+    assert control.parse(control.CONTROL_KEY, b'{"control": broken') is None
+    assert control.parse(control.CONTROL_KEY, b'{"type":"order"}') is None
+
+
+def test_change_event_and_dead_letter_match_their_schemas():
+    changes = fastjsonschema.compile(load_schema("segment_change.schema.json"))
+    letters = fastjsonschema.compile(load_schema("dead_letter.schema.json"))
+    t = Totals(frequency=3, monetary_cents=-1234, last_order_us=10)
+    changes(change_event("c1", None, "loyal", Scores(5, 4, 1, 2), t, "order", 0, 1, 10))
+    changes(change_event("c1", "loyal", "at_risk", Scores(2, 4, 1, 2), t, "rescore", 3, 7, 10))
+    for raw in (b"\xff\xfe not utf-8", b'{"type": "order"}', None):
+        doc = json.loads(dead_letter(raw, b"k", "malformed JSON", None, "rfm.orders", 2, 41))
+        letters(doc)
+    doc = json.loads(dead_letter(b"\xff", None, "bad", "amount", "t", 0, 0))
+    assert doc["encoding"] == "base64" and doc["field"] == "amount"
+
+
+def test_cuts_from_redis_reply_are_exact_integers():
+    reply = [b"12", 5] + [b"m", b"1322748000000000"] * 16
+    changes, n, cuts = cuts_from_reply(reply)
+    assert (changes, n) == (12, 5)
+    assert cuts["aov"].keys[0] == (1322748000000000, "m")
+    assert cuts_from_reply([b"0", 0]) == (0, 0, {d: Cuts(()) for d in ("r", "f", "m", "aov")})
+    pub = Published(Boundaries(cuts=cuts, customers=5, version=2), 12, 99, 0.5)
+    assert Published.from_bytes(pub.to_bytes()) == pub
+
+
+def test_recompute_when_interval_passed_or_burst_ended():
+    base = dict(changes=5, covered=3, interval=30.0, quiet=1.0)
+    assert not recompute_due(now=10.0, last_change_at=9.5, last_recompute_at=0.0, **base)  # burst still going
+    assert recompute_due(now=10.0, last_change_at=8.9, last_recompute_at=0.0, **base)  # quiet for 1.1 s
+    assert recompute_due(now=40.0, last_change_at=39.9, last_recompute_at=5.0, **base)  # interval passed
+    assert not recompute_due(now=40.0, last_change_at=0.0, last_recompute_at=0.0, changes=3, covered=3,
+                             interval=30.0, quiet=1.0)  # nothing new

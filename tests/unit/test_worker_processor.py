@@ -1,0 +1,226 @@
+"""The batch processor without servers: a dict for the Table, a Python twin of the Redis script.
+
+The twin follows the Lua script's rule (refuse an older (seq, boundaries
+version), treat an equal one as done) so these tests pin the processor's
+side of the contract; tests/integration/test_worker_redis.py pins the script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import orjson
+import pytest
+
+from stream_app.adapters.frame import events_to_frame
+from stream_app.batch import score as batch_score
+from stream_app.core.model import OrderEvent
+from stream_app.core.scoring import boundaries_of
+from stream_app.core.segments import SegmentMap
+from stream_app.core.model import Totals
+from stream_app.sinks.redis_profiles import SAME, STALE, WRITTEN
+from stream_app.worker import control
+from stream_app.worker.processor import Msg, Processor, iter_partition
+
+PARTITIONS = 3
+
+
+class DictTable:
+    def __init__(self):
+        self.data: dict[bytes, bytes] = {}
+        self.fail_after: int | None = None  # simulate a crash before the N+1th write
+
+    def get(self, key, msg):
+        return self.data.get(key)
+
+    def set(self, key, value, msg):
+        if self.fail_after is not None:
+            if self.fail_after == 0:
+                raise RuntimeError("crash")
+            self.fail_after -= 1
+        self.data[key] = value
+
+    def partition_items(self, partition):
+        return iter_partition(iter(list(self.data.items())), partition, PARTITIONS)
+
+
+class TwinSinks:
+    def __init__(self):
+        self.profiles: dict[str, dict] = {}
+        self.changes: list[dict] = []
+        self.dead: list[dict] = []
+        self.published = None
+        self.rescored: dict[int, int] = {}
+
+    async def write_profiles(self, writes):
+        out = []
+        for w in writes:
+            old = self.profiles.get(w.customer_id)
+            if old is not None:
+                if w.seq < old["seq"] or w.boundaries_version < old["bv"]:
+                    out.append((STALE, old["bv"]))
+                    continue
+                if (w.seq, w.boundaries_version) == (old["seq"], old["bv"]):
+                    out.append((SAME, old["bv"]))
+                    continue
+            self.profiles[w.customer_id] = {"seq": w.seq, "bv": w.boundaries_version, "segment": w.segment,
+                                            "ranks": w.ranks, **dict(zip(w.fields[::2], w.fields[1::2]))}
+            out.append((WRITTEN, 0))
+        return out
+
+    async def publish(self, changes, dead):
+        self.changes += [orjson.loads(v) for _, v in changes]
+        self.dead += [orjson.loads(v) for _, v in dead]
+
+    async def latest_boundaries(self):
+        from stream_app.core.scoring import Boundaries
+        return self.published or Boundaries()
+
+    async def mark_rescored(self, partition, version):
+        self.rescored[partition] = max(version, self.rescored.get(partition, 0))
+
+    def recompute(self):
+        """What the leader does: boundaries over every indexed customer, one control per partition."""
+        pop = {cid: Totals(frequency=p["ranks"][1], monetary_cents=p["ranks"][2], last_order_us=p["ranks"][0])
+               for cid, p in self.profiles.items() if p["segment"]}
+        version = (self.published.version if self.published else 0) + 1
+        self.published = boundaries_of(pop, version)
+        return control.encode_rescore(self.published, 1_700_000_000_000_000)
+
+
+def sample_events(n_customers: int = 60, seed: int = 3) -> list[OrderEvent]:
+    rng = random.Random(seed)
+    evs = []
+    for i in range(n_customers * 4):
+        cid = f"{rng.randrange(n_customers):03d}"
+        t = 1_600_000_000_000_000 + i * 60_000_000
+        if rng.random() < 0.1:
+            evs.append(OrderEvent("return", cid, t, f"o{rng.randrange(i + 1)}", -rng.randrange(1, 5000)))
+        else:
+            evs.append(OrderEvent("order", cid, t, f"o{i}", rng.randrange(0, 90000)))
+    return evs
+
+
+def to_msgs(evs, start: dict[int, int] | None = None) -> list[Msg]:
+    offsets = dict(start or {})
+    out = []
+    for e in evs:
+        key = e.customer_id.encode()
+        p = control.partition_of(key, PARTITIONS)
+        off = offsets.get(p, 0)
+        offsets[p] = off + 1
+        out.append(Msg(p, off, key, orjson.dumps(e.to_json())))
+    return out
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def drive(proc: Processor, sinks: TwinSinks, msgs: list[Msg], batch: int, next_offsets: dict[int, int]):
+    for i in range(0, len(msgs), batch):
+        await proc.process(msgs[i : i + batch])
+    payload = sinks.recompute()
+    ctl = []
+    for p in range(PARTITIONS):
+        ctl.append(Msg(p, next_offsets.get(p, 0), control.CONTROL_KEY, payload))
+        next_offsets[p] = next_offsets.get(p, 0) + 1
+    await proc.process(ctl)
+
+
+def assert_equals_batch(evs, sinks: TwinSinks):
+    expected = batch_score(events_to_frame(evs))
+    got = {cid: p for cid, p in sinks.profiles.items() if p["segment"]}
+    assert sorted(got) == sorted(expected["customer_id"])
+    for row in expected.itertuples():
+        p = got[row.customer_id]
+        assert (p["segment"], int(p["r_score"]), int(p["f_score"]), int(p["m_score"])) == (
+            row.segment, row.r_score, row.f_score, row.m_score), row.customer_id
+    # versions only grow; a repeat (after a crash) is the same event again; the last one is the final state
+    last: dict[str, dict] = {}
+    for ch in sinks.changes:
+        prev = last.get(ch["customer_id"])
+        if prev is not None and ch["version"] == prev["version"]:
+            assert ch == prev
+        else:
+            assert prev is None or ch["version"] > prev["version"]
+        last[ch["customer_id"]] = ch
+    assert {c: ch["segment"] for c, ch in last.items()} == {c: p["segment"] for c, p in got.items()}
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_result_equals_batch_whatever_the_batching(batch):
+    evs = sample_events()
+    msgs = to_msgs(evs)
+    sinks = TwinSinks()
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    run(drive(proc, sinks, msgs, batch, nxt))
+    assert_equals_batch(evs, sinks)
+    assert sinks.rescored == {p: 1 for p in range(PARTITIONS)}
+
+
+def test_duplicates_and_replayed_offsets_change_nothing():
+    evs = sample_events()
+    msgs = to_msgs(evs)
+    sinks = TwinSinks()
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+
+    async def go():
+        await proc.process(msgs)
+        await proc.process(msgs[: len(msgs) // 2])  # replayed offsets
+        again = to_msgs(evs, nxt)  # every event sent a second time, at new offsets
+        for m in again:
+            nxt[m.partition] = max(nxt[m.partition], m.offset + 1)
+        await drive(proc, sinks, again, 50, nxt)
+
+    run(go())
+    assert proc.counters.replayed == len(msgs) // 2
+    assert proc.counters.duplicates == len(msgs)
+    assert_equals_batch(evs, sinks)
+
+
+def test_a_crash_before_the_table_write_replays_to_the_same_versions():
+    evs = sample_events()
+    msgs = to_msgs(evs)
+    sinks = TwinSinks()
+    table = DictTable()
+    proc = Processor(table, sinks, SegmentMap.load(), "orders")
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    half = len(msgs) // 2
+
+    async def go():
+        await proc.process(msgs[:half])
+        table.fail_after = 3  # Redis and change events done, then a crash after 3 table writes
+        with pytest.raises(RuntimeError):
+            await proc.process(msgs[half:])
+        table.fail_after = None
+        restarted = Processor(table, sinks, SegmentMap.load(), "orders")  # a new process, same table
+        await drive(restarted, sinks, msgs[half - 40 :], 13, nxt)  # from an older committed offset
+
+    run(go())
+    assert_equals_batch(evs, sinks)
+
+
+def test_malformed_events_become_dead_letters():
+    evs = sample_events(20)
+    msgs = to_msgs(evs)
+    bad = [
+        Msg(0, 10_000, b"x", b"{not json"),
+        Msg(1, 10_000, b"x", orjson.dumps({"type": "order", "customer_id": "x", "occurred_at": "2020-01-01T00:00:00Z"})),
+        Msg(2, 10_000, b"y", orjson.dumps({**evs[0].to_json(), "customer_id": "y", "amount": "12"})),
+        Msg(2, 10_001, b"zz", orjson.dumps(evs[0].to_json())),  # key is not the customer
+        Msg(0, 10_001, b"q", orjson.dumps({**evs[0].to_json(), "customer_id": "q", "occurred_at": "2999-01-01T00:00:00Z"})),
+        Msg(1, 10_001, b"w", b"\xff\xfe"),
+    ]
+    sinks = TwinSinks()
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    nxt = {p: 20_000 for p in range(PARTITIONS)}
+    run(drive(proc, sinks, msgs[:30] + bad + msgs[30:], 16, nxt))
+    assert len(sinks.dead) == len(bad)
+    assert [d["offset"] for d in sinks.dead] == [m.offset for m in bad]
+    assert all(d["reason"] for d in sinks.dead)
+    assert {d["field"] for d in sinks.dead} >= {"amount", "customer_id", "occurred_at"}
+    assert_equals_batch(evs, sinks)
