@@ -15,6 +15,12 @@ COMMANDS: list[tuple[str, ...]] = [
     ("events", "stream_app.batch_cli", "events_cmd"),
     ("batch", "stream_app.batch_cli", "batch_cmd"),
     ("stack", "stream_app.stack.cli", "stack"),
+    ("worker", "stream_app.streaming_cli", "worker_cmd"),
+    ("replay", "stream_app.streaming_cli", "replay_cmd"),
+    ("sync", "stream_app.streaming_cli", "sync_cmd"),
+    ("customer", "stream_app.streaming_cli", "customer_cmd"),
+    ("segments", "stream_app.streaming_cli", "segments_cmd"),
+    ("generate", "stream_app.streaming_cli", "generate_cmd"),
     ("audiences", "stream_app.audiences_cli", "audiences_cmd"),
     ("report", "stream_app.audiences_cli", "report_cmd"),
 ]
