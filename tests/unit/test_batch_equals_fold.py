@@ -55,7 +55,7 @@ def test_batch_ignores_duplicates_and_order(specs, rnd: random.Random):
 def test_output_columns_are_exactly_the_contract():
     out = batch.to_output(batch.score(events_to_frame([order("a", "1", 100, 1)])))
     assert list(out.columns) == ["customer_id", "recency_days", "frequency", "monetary", "aov", "r_score", "f_score",
-                                 "m_score", "rfm_score", "rfm_sum", "value_band", "segment"]
+                                 "m_score", "rfm_score", "rfm_sum", "value_band", "segment", "aov_score", "audiences"]
 
 
 def test_ties_at_quintile_edges_policy_first_breaks_by_customer_id():
