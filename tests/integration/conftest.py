@@ -1,0 +1,262 @@
+"""Helpers of the streaming worker's end-to-end tests: a deployment with uuid names, workers as subprocesses.
+
+Workers run as real `rfm-stream worker` processes (so kill -9 is real) with
+their own RFM_APP_ID, topics, RFM_REDIS_PREFIX and data folders, on the
+stack's Kafka and Redis (fixtures of tests/conftest.py: a missing server
+fails the test under CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from stream_app import batch
+from stream_app.adapters import registry
+from stream_app.settings import PROJECT_ROOT
+
+DATA = PROJECT_ROOT.parent / "shared" / "data"
+ONLINE_RETAIL = str(DATA / "online_retail.csv.gz")
+FLO = str(DATA / "flo_data_20k.csv.gz")
+
+
+@lru_cache(maxsize=4)
+def expected(path: str, fmt: str) -> pd.DataFrame:
+    """`rfm-stream batch` on the file: the result the stream must equal."""
+    return batch.score(registry.read(path, fmt)).set_index("customer_id")
+
+
+@dataclass
+class Deployment:
+    """One independent deployment (app id, topics, prefix) on the shared stack."""
+
+    env: dict[str, str]
+    tmp: Path
+    redis: object
+    workers: list["Worker"] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return self.env["RFM_REDIS_PREFIX"]
+
+    def cli(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "stream_app.cli", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"rfm-stream {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+                                 f"\n{self.logs()}")
+        return proc
+
+    def worker(self, name: str = "w1", *args: str) -> "Worker":
+        w = Worker(self, name, list(args))
+        w.start()
+        self.workers.append(w)
+        return w
+
+    def sync(self, timeout: float = 150) -> str:
+        return self.cli("sync", "--timeout", str(timeout), timeout=timeout + 30).stdout
+
+    def replay(self, path: str, fmt: str, *args: str) -> str:
+        return self.cli("replay", path, "--format", fmt, "--quiet", *args).stdout
+
+    def logs(self) -> str:
+        return "\n".join(w.tail() for w in self.workers)
+
+
+class Worker:
+    def __init__(self, dep: Deployment, name: str, args: list[str]):
+        self.dep = dep
+        self.name = name
+        self.args = args
+        self.data_dir = dep.tmp / f"data-{name}"
+        self.log = dep.tmp / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(self.dep.env, RFM_DATA_DIR=str(self.data_dir))
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "stream_app.cli", "worker", *self.args], env=env,
+                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        out.close()
+
+    def kill9(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, f"worker {self.name} died early:\n{self.tail()}"
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def tail(self, n: int = 40) -> str:
+        if not self.log.exists():
+            return ""
+        lines = [line for line in self.log.read_text(errors="replace").splitlines() if "buffer full" not in line]
+        return f"--- {self.name} ---\n" + "\n".join(lines[-n:])
+
+    def counters(self) -> str:
+        lines = [line for line in self.log.read_text(errors="replace").splitlines() if "] events " in line]
+        return lines[-1] if lines else ""
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap, redis_url, redis_client, unique_name, tmp_path) -> Iterator[Deployment]:
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP=kafka_bootstrap,
+        REDIS_URL=redis_url,
+        RFM_APP_ID=unique_name("app"),
+        RFM_ORDERS_TOPIC=unique_name("orders"),
+        RFM_CHANGES_TOPIC=unique_name("changes"),
+        RFM_DEAD_LETTER_TOPIC=unique_name("dead"),
+        RFM_REDIS_PREFIX=unique_name("rfm"),
+        RFM_RECOMPUTE_INTERVAL="30",
+        RFM_PARTITIONS="4",
+        PYTHONUNBUFFERED="1",
+    )
+    dep = Deployment(env, tmp_path, redis_client)
+    yield dep
+    for w in dep.workers:
+        w.stop()
+    keys = list(redis_client.scan_iter(match=dep.prefix + ":*", count=1000))
+    for i in range(0, len(keys), 1000):
+        redis_client.delete(*keys[i : i + 1000])
+    _delete_topics(kafka_bootstrap, env)
+
+
+def _delete_topics(bootstrap: str, env: dict[str, str]) -> None:
+    from kafka import KafkaAdminClient
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        ours = [t for t in admin.list_topics() if t.startswith(env["RFM_APP_ID"]) or t in (
+            env["RFM_ORDERS_TOPIC"], env["RFM_CHANGES_TOPIC"], env["RFM_DEAD_LETTER_TOPIC"])]
+        if ours:
+            admin.delete_topics(ours)
+        admin.close()
+    except Exception:  # cleanup must not hide the test's result
+        pass
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[tuple[bytes | None, bytes]]:
+    """Every record of a topic, from the beginning to its end offsets now."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: list[tuple[bytes | None, bytes]] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend((r.key, r.value) for r in records)
+        return out
+    finally:
+        consumer.close()
+
+
+def assert_redis_equals_batch(dep: Deployment, exp: pd.DataFrame) -> None:
+    """Every scored customer's hash equals the batch row; segment sets hold exactly the right members."""
+    r = dep.redis
+    p = dep.prefix
+    pipe = r.pipeline(transaction=False)
+    ids = list(exp.index)
+    for cid in ids:
+        pipe.hmget(f"{p}:customer:{cid}", "segment", "r_score", "f_score", "m_score", "monetary", "frequency")
+    wrong = []
+    for cid, got in zip(ids, pipe.execute()):
+        row = exp.loc[cid]
+        want = [row.segment, str(row.r_score), str(row.f_score), str(row.m_score), row.monetary, str(row.frequency)]
+        got = [g.decode() if g is not None else None for g in got]
+        if got != want:
+            wrong.append((cid, got, want))
+    assert not wrong, f"{len(wrong)} of {len(ids)} customers differ from batch, e.g. {wrong[:5]}\n{dep.logs()}"
+    hashes = sum(1 for _ in r.scan_iter(match=f"{p}:customer:*", count=5000))
+    assert hashes == len(ids)
+    members: dict[str, set[str]] = defaultdict(set)
+    for cid, seg in exp["segment"].items():
+        members[seg].add(cid)
+    found = {k.decode()[len(p) + 9 :] for k in r.scan_iter(match=f"{p}:segment:*", count=1000)}
+    for seg in found | set(members):
+        got = {m.decode() for m in r.smembers(f"{p}:segment:{seg}")}
+        assert got == members.get(seg, set()), f"segment {seg}: {len(got ^ members.get(seg, set()))} wrong members"
+    assert r.zcard(f"{p}:rank:r") == len(ids)
+    assert orjson.loads(r.get(f"{p}:boundaries"))["customers"] == len(ids)
+
+
+def assert_changes_consistent(dep: Deployment, exp: pd.DataFrame, bootstrap: str) -> dict[str, int]:
+    """Per customer, the change events (repeats dropped by version) chain up to the final Redis state.
+
+    Returns how many distinct changes each customer had.
+    """
+    records = read_topic(bootstrap, dep.env["RFM_CHANGES_TOPIC"])
+    by_customer: dict[str, list[dict]] = defaultdict(list)
+    for key, value in records:
+        ev = orjson.loads(value)
+        assert key == ev["customer_id"].encode()
+        by_customer[ev["customer_id"]].append(ev)
+    assert set(by_customer) == set(exp.index), "every scored customer, and only those, has change events"
+    counts = {}
+    for cid, evs in by_customer.items():
+        seen: dict[int, dict] = {}
+        chain = []
+        for ev in evs:
+            if ev["version"] in seen:
+                assert seen[ev["version"]] == ev, f"{cid}: version {ev['version']} re-published with other content"
+                continue
+            seen[ev["version"]] = ev
+            chain.append(ev)
+        assert [e["version"] for e in chain] == sorted(e["version"] for e in chain), f"{cid}: versions go back"
+        assert chain[0]["previous_segment"] is None
+        for a, b in zip(chain, chain[1:]):
+            assert b["previous_segment"] == a["segment"], f"{cid}: broken chain"
+            assert (a["segment"], a["r_score"], a["f_score"], a["m_score"], a["aov_score"]) != (
+                b["segment"], b["r_score"], b["f_score"], b["m_score"], b["aov_score"]), f"{cid}: a change that changes nothing"
+        last = chain[-1]
+        row = exp.loc[cid]
+        assert (last["segment"], last["r_score"], last["f_score"], last["m_score"]) == (
+            row.segment, row.r_score, row.f_score, row.m_score), cid
+        stored = dep.redis.hget(f"{dep.prefix}:customer:{cid}", "version")
+        assert int(stored) >= last["version"]
+        counts[cid] = len(chain)
+    return counts
+
+
+class Harness:
+    """The checks and inputs of the worker tests, as one fixture (test modules do not import conftest)."""
+
+    ONLINE_RETAIL = ONLINE_RETAIL
+    FLO = FLO
+    expected = staticmethod(expected)
+    read_topic = staticmethod(read_topic)
+    assert_redis_equals_batch = staticmethod(assert_redis_equals_batch)
+    assert_changes_consistent = staticmethod(assert_changes_consistent)
+
+
+@pytest.fixture
+def harness() -> type[Harness]:
+    return Harness
