@@ -134,3 +134,13 @@ def test_core_imports_no_kafka_redis_or_faust():
             "stream_app.batch; bad = [m for m in sys.modules if m.split('.')[0] in ('faust', 'kafka', 'aiokafka', 'redis', 'mode')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_output_gets_an_ordinary_files_mode(tmp_path):
+    import os
+
+    out = tmp_path / "scores.csv"
+    assert run("batch", retail_file(tmp_path, GOOD), "--format", "online-retail", "--out", out) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
