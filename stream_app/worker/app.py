@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import logging
 import os
+import signal
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -133,6 +134,27 @@ async def process_or_exit(processor: Processor, msgs: list[Msg]) -> None:
             os._exit(70)
 
 
+def dump_tasks() -> None:
+    """kill -USR1 <worker>: every asyncio task's await chain to the log (where is a stuck worker waiting?)."""
+    for task in asyncio.all_tasks():
+        chain, coro = [], task.get_coro()
+        while coro is not None and len(chain) < 40:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is None:
+                chain.append(type(coro).__name__)
+                break
+            chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None) or getattr(coro, "gi_yieldfrom", None)
+        log.warning("task %s: %s", task.get_name(), " -> ".join(chain))
+    import gc
+    import inspect
+
+    for obj in gc.get_objects():
+        if inspect.iscoroutine(obj) and obj.cr_frame is not None and obj.cr_code.co_filename.startswith(
+                os.path.dirname(os.path.dirname(__file__))):
+            log.warning("coroutine %s at line %d awaiting %r", obj.cr_code.co_name, obj.cr_frame.f_lineno, obj.cr_await)
+
+
 def build_app(settings: Settings, partitions: int, options: WorkerOptions = WorkerOptions()) -> faust.App:
     """The worker's Faust app: at-least-once, batched agent, leader timer; see docs/streaming.md."""
     app = faust.App(
@@ -154,7 +176,9 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         web_port=options.web_port or 6066,
         web_in_thread=False,
     )
-    orders = app.topic(settings.orders_topic, key_type=bytes, value_type=bytes, partitions=partitions)
+    # raw serializers: Faust must not decode values itself (a malformed JSON value stalled its stream)
+    orders = app.topic(settings.orders_topic, key_type=bytes, value_type=bytes, key_serializer="raw",
+                       value_serializer="raw", partitions=partitions)
     table = app.Table("customers", key_type=bytes, value_type=bytes, partitions=partitions, default=None)
     segments = SegmentMap.load(settings.segments_file)
     state: dict = {}
@@ -189,6 +213,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
         log.setLevel(logging.INFO)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
         log.warning("rfm-stream worker %s: topic %s (%d partitions), store %s, batch %d/%.2fs",
                     settings.app_id, settings.orders_topic, partitions, settings.store, options.batch_size,
                     options.batch_wait)
