@@ -4,7 +4,8 @@ Runs in a ``@app.timer(on_leader=True)``, so one worker of the group does it;
 a timer cannot write Tables, which is why it only writes Redis and sends one
 control message per orders partition (see :mod:`stream_app.worker.control`).
 If a leader dies between publishing a version and sending its controls, the
-next leader sees partitions whose ``{prefix}:rescored`` lags and resends.
+next leader sees partitions whose ``{prefix}:rescored`` lags and resends them
+once (a rescore repeated at the same version changes nothing).
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from stream_app.worker.boundaries import BoundaryStore, Published, recompute_due
 
 log = logging.getLogger("rfm_stream.worker")
 
-#: seconds after sending controls before a lagging partition gets them again
-RESEND_AFTER = 20.0
 
 
 class Leader:
@@ -78,11 +77,12 @@ class Leader:
         self.sent_at[pub.boundaries.version] = time.monotonic()
 
     async def resend_lagging(self, now: float) -> None:
+        """A new leader re-sends the controls of the published version to partitions not rescored to it."""
         pub = self.published
         if pub is None or pub.boundaries.version == 0:
             return
         version = pub.boundaries.version
-        if now - self.sent_at.get(version, -1e9) < RESEND_AFTER:
+        if version in self.sent_at:  # sent by this leader: queued behind a backlog, not lost
             return
         done = await self.store.rescored()
         lagging = [p for p in range(self.partitions) if done.get(p, 0) < version]

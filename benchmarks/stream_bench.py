@@ -1,0 +1,315 @@
+"""Benchmark of the streaming worker on the real stack (not a test): throughput, latency, recompute, profile.
+
+    python benchmarks/stream_bench.py [--customers 50000] [--events 200000] [--seed 7] [--profile]
+
+In one run, on one synthetic topic (rfm-stream generate's stream: Pareto frequency, log-normal amounts):
+1. a decode-only Faust agent (no state, no sinks): the ceiling of a Faust worker here;
+2. our worker (`rfm-stream worker`, one process): end-to-end events/s and its ratio to (1);
+3. latency produce -> Redis at a steady 1,000 events/s (p50/p99), on the warm worker;
+4. the boundary recompute (one Lua read of the rank index) and a partition rescore at 100k and 1M customers;
+5. with --profile, our worker again under pyinstrument, and where its time goes.
+Rates count from the first committed offset to the last, so process start-up is excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import redis
+from kafka import KafkaAdminClient, KafkaProducer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stream_app.core.fold import CustomerState  # noqa: E402
+from stream_app.core.scoring import Boundaries  # noqa: E402
+from stream_app.core.segments import SegmentMap  # noqa: E402
+from stream_app.settings import load  # noqa: E402
+from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter  # noqa: E402
+from stream_app.worker import codec, control  # noqa: E402
+from stream_app.worker.boundaries import BoundaryStore, Published  # noqa: E402
+from stream_app.worker.codec import Stored  # noqa: E402
+from stream_app.worker.processor import Msg, Processor  # noqa: E402
+from stream_app.worker.synthetic import generate  # noqa: E402
+from stream_app.worker.topics import ensure_topics  # noqa: E402
+
+
+def decode_agent_main() -> None:
+    """The decode-only Faust agent, run as its own process (argv: decode-agent)."""
+    import faust
+
+    s = load()
+    app = faust.App(s.app_id, broker=f"kafka://{s.kafka_bootstrap}", web_enabled=False,
+                    broker_commit_interval=1.0, topic_partitions=s.partitions)
+    topic = app.topic(s.orders_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(topic)
+    async def decode(stream):
+        async for value in stream:
+            orjson.loads(value)
+
+    @app.task
+    async def quiet():
+        import logging
+        for name in ("", "faust", "aiokafka", "mode"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
+def committed_total(admin: KafkaAdminClient, group: str) -> int:
+    offsets = admin.list_group_offsets(group).get(group, {})
+    return sum(o.offset for o in offsets.values() if o.offset >= 0)
+
+
+def measure(env: dict, argv: list[str], group: str, total: int, log: Path, timeout: float = 900) -> tuple[float, subprocess.Popen]:
+    """Start a consumer process; events/s from its first committed offset to the last."""
+    admin = KafkaAdminClient(bootstrap_servers=env["KAFKA_BOOTSTRAP"])
+    proc = subprocess.Popen(argv, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    t_first = c_first = None
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"{argv} exited {proc.returncode}; see {log}")
+        c = committed_total(admin, group)
+        now = time.monotonic()
+        if t_first is None and c > 0:
+            t_first, c_first = now, c
+        if c >= total:
+            break
+        if now > deadline:
+            raise SystemExit(f"timeout: {c}/{total} consumed; see {log}")
+        time.sleep(0.2)
+    admin.close()
+    return (c - c_first) / max(1e-9, now - t_first), proc
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    proc.send_signal(sig)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def latency(env: dict, seconds: float, rate: float) -> tuple[float, float, int]:
+    """p50/p99 ms from produce to the Redis profile's updated_at, for fresh probe customers."""
+    producer = KafkaProducer(bootstrap_servers=env["KAFKA_BOOTSTRAP"], linger_ms=0, acks=1)
+    r = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
+    prefix = env["RFM_REDIS_PREFIX"]
+    run = uuid.uuid4().hex[:6]
+    sent: dict[str, float] = {}
+    got: dict[str, float] = {}
+    n = int(seconds * rate)
+    start = time.perf_counter()
+    t_wall0 = time.time() - start
+    for i in range(n):
+        ahead = start + i / rate - time.perf_counter()
+        if ahead > 0:
+            time.sleep(ahead)
+        cid = f"p{run}x{i}"
+        value = orjson.dumps({"type": "order", "customer_id": cid, "occurred_at": "2024-06-01T00:00:00Z",
+                              "order_id": f"q{i}", "amount": 10.0})
+        sent[cid] = time.perf_counter() + t_wall0
+        producer.send(env["RFM_ORDERS_TOPIC"], key=cid.encode(), value=value)
+        if i % 50 == 49:
+            _collect(r, prefix, sent, got)
+    producer.flush()
+    deadline = time.monotonic() + 30
+    while len(got) < len(sent) and time.monotonic() < deadline:
+        _collect(r, prefix, sent, got)
+        time.sleep(0.01)
+    lat = sorted((got[c] - sent[c]) * 1000 for c in got)
+    return statistics.median(lat), lat[int(0.99 * (len(lat) - 1))], len(lat)
+
+
+def _collect(r, prefix: str, sent: dict, got: dict) -> None:
+    todo = [c for c in sent if c not in got]
+    pipe = r.pipeline(transaction=False)
+    for c in todo:
+        pipe.hget(f"{prefix}:customer:{c}", "updated_at")
+    from stream_app.core.timeutil import parse_rfc3339
+    for c, v in zip(todo, pipe.execute()):
+        if v:
+            got[c] = parse_rfc3339(v) / 1e6
+
+
+class NoKafka:
+    """Rescore timing: real Redis writes, change events counted, not sent."""
+
+    def __init__(self, writer: ProfileWriter, store: BoundaryStore):
+        self.writer, self.store, self.changes = writer, store, 0
+
+    async def write_profiles(self, writes):
+        return await self.writer.write(writes)
+
+    async def publish(self, changes, dead):
+        self.changes += len(changes)
+
+    async def latest_boundaries(self):
+        return (await self.store.load()).boundaries
+
+    async def mark_rescored(self, partition, version):
+        pass
+
+
+class OnePartition(dict):
+    def get(self, key, msg=None):  # type: ignore[override]
+        return dict.get(self, key)
+
+    def set(self, key, value, msg):
+        self[key] = value
+
+    def partition_items(self, partition):
+        return self.items()
+
+
+async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> tuple[float, float, int]:
+    """Recompute time (Lua read of the rank index) and one worker's rescore of `customers` customers."""
+    import random
+
+    import redis.asyncio as aioredis
+
+    rng = random.Random(seed)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    client = aioredis.Redis.from_url(redis_url)
+    writer, store = ProfileWriter(client, prefix), BoundaryStore(client, prefix)
+    table = OnePartition()
+    segments = SegmentMap.load()
+    try:
+        chunk = []
+        for i in range(customers):
+            cid = f"c{i}"
+            f = 1 + int(rng.paretovariate(1.3))
+            m = int(rng.lognormvariate(8, 1.2)) * f
+            ranks = (1_700_000_000_000_000 + rng.randrange(365 * 86_400_000_000), f, m, m // f)
+            st = Stored(CustomerState(cid, seq=f), ranks=ranks, scores=None, segment=None)
+            table[cid.encode()] = codec.encode(st)
+            chunk.append(ProfileWrite(cid, f, 0, "x", ranks, ()))
+            if len(chunk) == 10_000:
+                await writer.write(chunk)
+                chunk = []
+        await writer.write(chunk)
+        t0 = time.perf_counter()
+        first, _ = await store.compute(Published.from_bytes(None))
+        recompute_ms = (time.perf_counter() - t0) * 1000
+        # states scored against those boundaries, then a recompute after 1% of customers moved
+        proc = Processor(table, NoKafka(writer, store), segments, "bench")
+        proc.offer(first.boundaries)
+        for key, raw in list(table.items()):
+            st = codec.decode(key.decode(), raw)
+            from stream_app.worker.processor import score_ranks
+            sc = score_ranks(first.boundaries, st.state.customer_id, st.ranks)
+            st.scores, st.segment, st.boundaries_version = sc, segments.segment(sc.r, sc.f), 1
+            table[key] = codec.encode(st)
+        moved = [ProfileWrite(f"c{i}", 10_000, 1, "x", (1_800_000_000_000_000, 50, 10**9, 10**7), ())
+                 for i in rng.sample(range(customers), customers // 100)]
+        await writer.write(moved)
+        second, _ = await store.compute(first)
+        t0 = time.perf_counter()
+        await proc._rescore(Msg(0, 0, control.CONTROL_KEY, None), control.Rescore(second.boundaries, 0))
+        rescore_s = time.perf_counter() - t0
+        return recompute_ms, rescore_s, proc.counters.rescored
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=10_000)]
+        for i in range(0, len(keys), 10_000):
+            await client.delete(*keys[i : i + 10_000])
+        await client.aclose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--customers", type=int, default=50_000)
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--rate", type=float, default=1000.0, help="steady rate of the latency run")
+    ap.add_argument("--latency-seconds", type=float, default=20.0)
+    ap.add_argument("--recompute-sizes", default="100000,1000000")
+    ap.add_argument("--profile", action="store_true", help="also run the worker under pyinstrument")
+    ap.add_argument("--store", default="rocksdb://")
+    ap.add_argument("--worker-args", default="", help="extra options of rfm-stream worker, e.g. '--batch-size 20000'")
+    args = ap.parse_args()
+
+    base = load()
+    tag = uuid.uuid4().hex[:8]
+    tmp = Path(tempfile.mkdtemp(prefix="rfm-bench-"))
+    env = dict(os.environ, KAFKA_BOOTSTRAP=base.kafka_bootstrap, REDIS_URL=base.redis_url,
+               RFM_ORDERS_TOPIC=f"bench.orders.{tag}", RFM_CHANGES_TOPIC=f"bench.changes.{tag}",
+               RFM_DEAD_LETTER_TOPIC=f"bench.dead.{tag}", RFM_REDIS_PREFIX=f"bench-{tag}", RFM_STORE=args.store,
+               RFM_DATA_DIR=str(tmp / "data"), RFM_PARTITIONS=str(base.partitions), PYTHONUNBUFFERED="1")
+    os.environ.update(env)
+    s = load()
+    ensure_topics(s)
+    t0 = time.perf_counter()
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=50, batch_size=1 << 20, acks=1)
+    for key, value in generate(args.customers, args.events, args.seed):
+        producer.send(s.orders_topic, key=key, value=value)
+    producer.flush()
+    print(f"produced {args.events:,} events of {args.customers:,} customers to {s.orders_topic} "
+          f"in {time.perf_counter() - t0:.1f}s; {os.cpu_count()} cores, broker and Redis on the same machine")
+
+    dec_env = dict(env, RFM_APP_ID=f"bench-decode-{tag}")
+    dec_rate, dec = measure(dec_env, [sys.executable, __file__, "decode-agent"], dec_env["RFM_APP_ID"], args.events,
+                            tmp / "decode.log")
+    stop(dec)
+    print(f"decode-only Faust agent: {dec_rate:,.0f} events/s")
+
+    w_env = dict(env, RFM_APP_ID=f"bench-worker-{tag}")
+    worker_argv = [sys.executable, "-m", "stream_app.cli", "worker", *args.worker_args.split()]
+    rate, worker = measure(w_env, worker_argv, w_env["RFM_APP_ID"],
+                           args.events, tmp / "worker.log")
+    print(f"rfm-stream worker ({args.store}): {rate:,.0f} events/s = {rate / dec_rate:.0%} of decode-only")
+    from stream_app.settings import Settings
+    from stream_app.worker.sync import sync
+
+    t0 = time.perf_counter()
+    sync(Settings(kafka_bootstrap=s.kafka_bootstrap, redis_url=s.redis_url, app_id=w_env["RFM_APP_ID"],
+                  orders_topic=s.orders_topic, redis_prefix=s.redis_prefix), timeout=600)
+    print(f"sync after the backlog (recompute + rescore of every partition): {time.perf_counter() - t0:.1f}s")
+    p50, p99, n = latency(w_env, args.latency_seconds, args.rate)
+    print(f"latency produce -> Redis at {args.rate:,.0f} events/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms ({n:,} probes)")
+    stop(worker)
+    t0 = time.perf_counter()
+    restart = subprocess.Popen(worker_argv, env=w_env,
+                               stdout=open(tmp / "restart.log", "wb"), stderr=subprocess.STDOUT)
+    while b"Worker]: Ready" not in (tmp / "restart.log").read_bytes():
+        time.sleep(0.1)
+    print(f"restart with the RocksDB folder kept: ready in {time.perf_counter() - t0:.1f}s")
+    stop(restart)
+
+    for size in (int(x) for x in args.recompute_sizes.split(",") if x):
+        rec_ms, resc_s, n = asyncio.run(recompute_and_rescore(s.redis_url, size, args.seed))
+        print(f"{size:,} customers: boundary recompute {rec_ms:.1f} ms; rescore of one worker's customers after "
+              f"1% moved {resc_s:.1f}s ({n:,} rescored)")
+
+    if args.profile:
+        p_env = dict(env, RFM_APP_ID=f"bench-profile-{tag}", RFM_DATA_DIR=str(tmp / "pdata"))
+        out = tmp / "profile.txt"
+        argv = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), "-m", "stream_app.cli", "worker"]
+        prate, prof = measure(p_env, argv, p_env["RFM_APP_ID"], args.events, tmp / "profile.log")
+        stop(prof, signal.SIGINT)
+        print(f"profiled worker: {prate:,.0f} events/s; profile in {out}")
+    print(f"logs in {tmp}")
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    admin.delete_topics([t for t in admin.list_topics() if tag in t])
+    admin.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["decode-agent"]:
+        sys.argv = sys.argv[:1]
+        decode_agent_main()
+    else:
+        main()
