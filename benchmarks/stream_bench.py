@@ -175,6 +175,9 @@ class OnePartition(dict):
     def partition_items(self, partition):
         return self.items()
 
+    async def drain(self):
+        pass
+
 
 async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> tuple[float, float, int]:
     """Recompute time (Lua read of the rank index) and one worker's rescore of `customers` customers."""

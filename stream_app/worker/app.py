@@ -61,6 +61,28 @@ class FaustTable:
     def __init__(self, table: faust.Table, partitions: int):
         self.table = table
         self.partitions = partitions
+        self._sent: list[asyncio.Future] = []
+        send = table.send_changelog
+
+        def send_changelog(*args, **kwargs):  # keep each changelog record's delivery future
+            fut = send(*args, **kwargs)
+            self._sent.append(fut)
+            return fut
+
+        table.send_changelog = send_changelog  # type: ignore[method-assign]
+
+    async def drain(self) -> None:
+        """Wait until this batch's changelog records are on the broker.
+
+        Faust flushes its producer before committing offsets, but that flush
+        gives up after 0.1 s with records still buffered: offsets were then
+        committed for events whose changelog record was never written, and a
+        worker restoring from the changelog (data folder lost, or a partition
+        moved to another worker) lost them.
+        """
+        sent, self._sent = self._sent, []
+        if sent:
+            await asyncio.gather(*sent)
 
     def get(self, key: bytes, msg: Msg) -> bytes | None:
         _current_event.set(weakref.ref(msg.handle))

@@ -10,8 +10,8 @@ an older state. Per batch, in this order:
 3. write the profiles to Redis (one pipeline; the Lua script refuses older
    versions and treats an equal one as done);
 4. send the segment-change and dead-letter events and await their delivery;
-5. only then write each changed customer once to the Table (changelog);
-6. Faust acks the batch and commits its offsets after flushing the producer.
+5. only then write each changed customer once to the Table, and await its changelog records;
+6. Faust acks the batch and commits its offsets.
 
 So a changelog record implies its sinks were written; a crash anywhere
 replays the events from the older state, which recomputes the same ``seq``,
@@ -57,6 +57,7 @@ class StateTable(Protocol):
     def get(self, key: bytes, msg: Msg) -> bytes | None: ...
     def set(self, key: bytes, value: bytes, msg: Msg) -> None: ...
     def partition_items(self, partition: int) -> Iterable[tuple[bytes, bytes]]: ...
+    async def drain(self) -> None: ...
 
 
 class Sinks(Protocol):
@@ -178,6 +179,7 @@ class Processor:
         for p in changed:
             key = p.stored.state.customer_id.encode()
             self.table.set(key, codec.encode(p.stored), p.msg)
+        await self.table.drain()  # the batch is acked (and its offsets committed) only after this
 
     async def _write_profiles(self, changed: list[Pending]) -> list[tuple[bytes, bytes]]:
         """Redis first; returns the change events to publish. Retries once with newer boundaries if refused."""

@@ -208,9 +208,12 @@ def assert_redis_equals_batch(dep: Deployment, exp: pd.DataFrame) -> None:
     assert orjson.loads(r.get(f"{p}:boundaries"))["customers"] == len(ids)
 
 
-def assert_changes_consistent(dep: Deployment, exp: pd.DataFrame, bootstrap: str) -> dict[str, int]:
+def assert_changes_consistent(dep: Deployment, exp: pd.DataFrame, bootstrap: str, strict: bool = True) -> dict[str, int]:
     """Per customer, the change events (repeats dropped by version) chain up to the final Redis state.
 
+    strict: each event's previous_segment is the segment of the one before. After a crash or a rebalance a
+    batch may be replayed from an older state against newer boundaries, giving a new version whose
+    previous_segment is that older state's: then it only has to be a segment seen earlier in the chain.
     Returns how many distinct changes each customer had.
     """
     records = read_topic(bootstrap, dep.env["RFM_CHANGES_TOPIC"])
@@ -232,8 +235,13 @@ def assert_changes_consistent(dep: Deployment, exp: pd.DataFrame, bootstrap: str
             chain.append(ev)
         assert [e["version"] for e in chain] == sorted(e["version"] for e in chain), f"{cid}: versions go back"
         assert chain[0]["previous_segment"] is None
+        earlier: set[str | None] = {None}
         for a, b in zip(chain, chain[1:]):
-            assert b["previous_segment"] == a["segment"], f"{cid}: broken chain"
+            earlier.add(a["segment"])
+            if strict:
+                assert b["previous_segment"] == a["segment"], f"{cid}: broken chain"
+            else:
+                assert b["previous_segment"] in earlier, f"{cid}: previous_segment never published"
             assert (a["segment"], a["r_score"], a["f_score"], a["m_score"], a["aov_score"]) != (
                 b["segment"], b["r_score"], b["f_score"], b["m_score"], b["aov_score"]), f"{cid}: a change that changes nothing"
         last = chain[-1]

@@ -41,6 +41,9 @@ class DictTable:
             self.fail_after -= 1
         self.data[key] = value
 
+    async def drain(self):
+        pass
+
     def partition_items(self, partition):
         return iter_partition(iter(list(self.data.items())), partition, PARTITIONS)
 
