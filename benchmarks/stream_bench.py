@@ -155,7 +155,7 @@ class NoKafka:
     async def write_profiles(self, writes):
         return await self.writer.write(writes)
 
-    async def publish(self, changes, dead):
+    async def publish(self, changes, dead, audience=()):
         self.changes += len(changes)
 
     async def latest_boundaries(self):

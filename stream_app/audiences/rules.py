@@ -124,6 +124,13 @@ class AudienceRules:
         values = profile_values(profile)
         return sorted(a.name for a in self.audiences if a.matches(values))
 
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever what the rules select changes (not with comments or layout of the file)."""
+        import hashlib
+
+        return hashlib.sha256(repr(self.audiences).encode()).hexdigest()[:16]
+
     def __iter__(self):
         return iter(self.audiences)
 

@@ -8,7 +8,10 @@ Keys (prefix ``rfm`` by default, RFM_REDIS_PREFIX):
 - ``{prefix}:rank:{r|f|m|aov}`` sorted sets, member = customer id, score = the
   exact integer the dimension ranks on: the global rank index the boundaries
   are cut from (see docs/streaming.md);
-- ``{prefix}:index_changes`` counter, incremented whenever the rank index changes.
+- ``{prefix}:index_changes`` counter, incremented whenever the rank index changes;
+- ``{prefix}:audience:{name}`` set of the customer ids in each audience, kept
+  exact the same way as the segment sets (the hash's ``audiences`` field holds
+  the names, joined by ``;``).
 
 Everything for one customer happens in one Lua script, atomically: a write
 whose (seq, boundaries_version) is older than the stored one is refused, so a
@@ -31,16 +34,24 @@ WRITE_PROFILE = """
 local p, cid, seg = ARGV[1], ARGV[2], ARGV[6]
 local seq, bv = tonumber(ARGV[3]), tonumber(ARGV[4])
 local h = p .. ':customer:' .. cid
-local old = redis.call('HMGET', h, 'seq', 'boundaries_version', 'segment')
+local old = redis.call('HMGET', h, 'seq', 'boundaries_version', 'segment', 'audiences')
 local oseg = old[3]
 if old[1] then
   local os, ob = tonumber(old[1]), tonumber(old[2])
   if seq < os or bv < ob then return {-1, ob} end
   if seq == os and bv == ob then return {0, ob} end
 end
-local hset = {'HSET', h, 'seq', ARGV[3], 'boundaries_version', ARGV[4], 'version', ARGV[5], 'segment', seg}
-for i = 11, #ARGV do hset[#hset + 1] = ARGV[i] end
+local hset = {'HSET', h, 'seq', ARGV[3], 'boundaries_version', ARGV[4], 'version', ARGV[5], 'segment', seg,
+              'audiences', ARGV[11]}
+for i = 12, #ARGV do hset[#hset + 1] = ARGV[i] end
 redis.call(unpack(hset))
+if (old[4] or '') ~= ARGV[11] then
+  local before, after = {}, {}
+  for a in string.gmatch(old[4] or '', '[^;]+') do before[a] = true end
+  for a in string.gmatch(ARGV[11], '[^;]+') do after[a] = true end
+  for a in pairs(before) do if not after[a] then redis.call('SREM', p .. ':audience:' .. a, cid) end end
+  for a in pairs(after) do if not before[a] then redis.call('SADD', p .. ':audience:' .. a, cid) end end
+end
 if oseg ~= seg then
   if oseg and oseg ~= '' then redis.call('SREM', p .. ':segment:' .. oseg, cid) end
   if seg ~= '' then redis.call('SADD', p .. ':segment:' .. seg, cid) end
@@ -72,6 +83,8 @@ class ProfileWrite:
     ranks: tuple[int, int, int, int]
     #: the remaining hash fields, flattened name, value, ...
     fields: tuple[str, ...]
+    #: sorted audience names ('' segment: none)
+    audiences: tuple[str, ...] = ()
 
     def args(self, prefix: str) -> list:
         return [
@@ -82,6 +95,7 @@ class ProfileWrite:
             self.seq + self.boundaries_version,
             self.segment,
             *self.ranks,
+            ";".join(self.audiences),
             *self.fields,
         ]
 
@@ -125,6 +139,10 @@ def customer_key(prefix: str, customer_id: str) -> str:
 
 def segment_key(prefix: str, segment: str) -> str:
     return f"{prefix}:segment:{segment}"
+
+
+def audience_key(prefix: str, audience: str) -> str:
+    return f"{prefix}:audience:{audience}"
 
 
 def rank_key(prefix: str, dimension: str) -> str:

@@ -24,6 +24,7 @@ from faust.streams import _current_event  # the context a Table read/write takes
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from stream_app.audiences import rules as audience_rules
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
 from stream_app.settings import Settings
@@ -117,10 +118,12 @@ class FaustSinks:
     async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
         return await self.profiles.write(writes)
 
-    async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]]) -> None:
+    async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]],
+                      audience: list[tuple[bytes, bytes]]) -> None:
         producer = self.app.producer
         futs = [await producer.send(self.settings.changes_topic, k, v, None, None, None) for k, v in changes]
         futs += [await producer.send(self.settings.dead_letter_topic, k, v, None, None, None) for k, v in dead]
+        futs += [await producer.send(self.settings.audience_topic, k, v, None, None, None) for k, v in audience]
         if futs:
             await asyncio.gather(*futs)
 
@@ -203,6 +206,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                        value_serializer="raw", partitions=partitions)
     table = app.Table("customers", key_type=bytes, value_type=bytes, partitions=partitions, default=None)
     segments = SegmentMap.load(settings.segments_file)
+    rules = audience_rules.load(settings.audiences_file, segments.names)
     state: dict = {}
 
     def runtime() -> tuple[Processor, Leader]:
@@ -210,8 +214,10 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         if not state:
             client = aioredis.Redis.from_url(settings.redis_url)
             sinks = FaustSinks(app, settings, client)
-            state["processor"] = Processor(FaustTable(table, partitions), sinks, segments, settings.orders_topic)
-            state["leader"] = Leader(app, settings, sinks.store, partitions, options.quiet_period)
+            state["processor"] = Processor(FaustTable(table, partitions), sinks, segments, settings.orders_topic,
+                                           rules=rules, rules_fp=rules.fingerprint)
+            state["leader"] = Leader(app, settings, sinks.store, partitions, options.quiet_period,
+                                     rules_fp=rules.fingerprint)
         return state["processor"], state["leader"]
 
     @app.agent(orders, name="rfm-orders")

@@ -77,10 +77,13 @@ class Published:
     index_changes: int = 0
     computed_us: int = 0
     compute_ms: float = 0.0
+    #: fingerprint of the audience rules this version was rescored with
+    audiences_fp: str = ""
 
     def to_bytes(self) -> bytes:
         doc = self.boundaries.to_json()
-        doc.update(index_changes=self.index_changes, computed_us=self.computed_us, compute_ms=self.compute_ms)
+        doc.update(index_changes=self.index_changes, computed_us=self.computed_us, compute_ms=self.compute_ms,
+                   audiences_fp=self.audiences_fp)
         return orjson.dumps(doc)
 
     @classmethod
@@ -89,7 +92,7 @@ class Published:
             return cls(Boundaries())
         doc = orjson.loads(raw)
         return cls(Boundaries.from_json(doc), int(doc.get("index_changes", 0)), int(doc.get("computed_us", 0)),
-                   float(doc.get("compute_ms", 0.0)))
+                   float(doc.get("compute_ms", 0.0)), str(doc.get("audiences_fp", "")))
 
 
 def cuts_from_reply(reply: list) -> tuple[int, int, dict[str, Cuts]]:
@@ -124,8 +127,9 @@ class BoundaryStore:
     async def index_changes(self) -> int:
         return int(await self.client.get(index_changes_key(self.prefix)) or 0)
 
-    async def compute(self, current: Published) -> tuple[Published, bool] | None:
-        """Read the cuts now; publish a new version if they moved (else record what was covered).
+    async def compute(self, current: Published, audiences_fp: str = "") -> tuple[Published, bool] | None:
+        """Read the cuts now; publish a new version if they moved or the audience rules changed
+        (else record what was covered).
 
         Returns (published, version_bumped), or None when another leader published first.
         """
@@ -133,9 +137,10 @@ class BoundaryStore:
         changes, n, cuts = cuts_from_reply(await self._read(args=[self.prefix]))
         ms = (time.perf_counter() - t0) * 1000
         old = current.boundaries
-        bumped = cuts != old.cuts
+        bumped = cuts != old.cuts or audiences_fp != current.audiences_fp
         version = old.version + 1 if bumped else old.version
-        new = Published(Boundaries(cuts=cuts, customers=n, version=version), changes, int(time.time() * 1e6), ms)
+        new = Published(Boundaries(cuts=cuts, customers=n, version=version), changes, int(time.time() * 1e6), ms,
+                        audiences_fp)
         ok = await self._store(keys=[boundaries_key(self.prefix)], args=[old.version, new.to_bytes()])
         return (new, bumped) if ok else None
 

@@ -41,6 +41,9 @@ class Stored:
     boundaries_version: int = 0
     #: rank values of the totals at the last write (None: not scored)
     ranks: RankValues | None = None
+    #: audiences written to Redis with the last write, and the fingerprint of the rules that chose them
+    audiences: tuple[str, ...] = ()
+    rules_fp: str = ""
 
     @property
     def version(self) -> int:
@@ -76,6 +79,8 @@ def encode(stored: Stored) -> bytes:
             stored.segment,
             stored.boundaries_version,
             stored.ranks,
+            stored.audiences,
+            stored.rules_fp,
         ]
     )
 
@@ -100,11 +105,14 @@ def decode(customer_id: str, raw: bytes) -> Stored:
         segment=v[8],
         boundaries_version=v[9],
         ranks=tuple(v[10]) if v[10] is not None else None,  # type: ignore[arg-type]
+        audiences=tuple(v[11]) if len(v) > 11 else (),
+        rules_fp=v[12] if len(v) > 12 else "",
     )
 
 
-def decode_scoring(raw: bytes) -> tuple[Scores | None, str | None, int, RankValues | None, int]:
-    """Only what a rescore needs (scores, segment, boundaries version, rank values, seq): no fact parsing."""
+def decode_scoring(raw: bytes) -> tuple[Scores | None, str | None, int, RankValues | None, str]:
+    """Only what a rescore needs (scores, segment, boundaries version, rank values, rules fingerprint)."""
     v = orjson.loads(raw)
     sc = v[7]
-    return (Scores(*sc) if sc is not None else None, v[8], v[9], tuple(v[10]) if v[10] is not None else None, v[5])  # type: ignore[return-value]
+    ranks = tuple(v[10]) if v[10] is not None else None
+    return (Scores(*sc) if sc is not None else None, v[8], v[9], ranks, v[12] if len(v) > 12 else "")  # type: ignore[return-value]

@@ -26,8 +26,9 @@ log = logging.getLogger("rfm_stream.worker")
 
 class Leader:
     def __init__(self, app: faust.App, settings: Settings, store: BoundaryStore, partitions: int,
-                 quiet_period: float = 1.0):
+                 quiet_period: float = 1.0, rules_fp: str = ""):
         self.app = app
+        self.rules_fp = rules_fp
         self.settings = settings
         self.store = store
         self.partitions = partitions
@@ -47,10 +48,12 @@ class Leader:
         if self.published is None:
             self.published = await self.store.load()
         cur = self.published
-        if recompute_due(now, changes, cur.index_changes, self.last_change_at, self.last_recompute_at,
-                         self.settings.recompute_interval, self.quiet_period):
+        rules_changed = cur.boundaries.version > 0 and cur.audiences_fp != self.rules_fp
+        if rules_changed or recompute_due(now, changes, cur.index_changes, self.last_change_at,
+                                          self.last_recompute_at, self.settings.recompute_interval,
+                                          self.quiet_period):
             self.last_recompute_at = now
-            result = await self.store.compute(cur)
+            result = await self.store.compute(cur, self.rules_fp)
             if result is None:  # another leader published first
                 self.published = await self.store.load()
                 return

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from stream_app.audiences.rules import AudienceRules
 from stream_app.core.fold import CustomerState, apply
 from stream_app.core.model import Scores, Totals
 from stream_app.core.money import format_cents
@@ -33,7 +34,7 @@ from stream_app.core.segments import SegmentMap, value_band
 from stream_app.core.timeutil import format_us
 from stream_app.core.validate import decode as decode_event
 from stream_app.errors import BadEvent
-from stream_app.sinks import kafka_changes
+from stream_app.sinks import audience_events, kafka_changes
 from stream_app.sinks.dead_letter import dead_letter
 from stream_app.sinks.redis_profiles import STALE, ProfileWrite
 from stream_app.worker import codec, control
@@ -64,7 +65,8 @@ class Sinks(Protocol):
     """Redis and Kafka as the processor sees them."""
 
     async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]: ...
-    async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]]) -> None: ...
+    async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]],
+                      audience: list[tuple[bytes, bytes]]) -> None: ...
     async def latest_boundaries(self) -> Boundaries: ...
     async def mark_rescored(self, partition: int, version: int) -> None: ...
 
@@ -88,6 +90,7 @@ class Counters:
     replayed: int = 0
     dead: int = 0
     changes: int = 0
+    audience_moves: int = 0
     stale: int = 0
     rescored: int = 0
     controls: int = 0
@@ -112,8 +115,11 @@ class Processor:
     """Processes batches; owns the worker's current boundaries (the newest version seen)."""
 
     def __init__(self, table: StateTable, sinks: Sinks, segments: SegmentMap, topic: str,
-                 now_us: Callable[[], int] = lambda: int(time.time() * 1_000_000)):
+                 now_us: Callable[[], int] = lambda: int(time.time() * 1_000_000),
+                 rules: AudienceRules | None = None, rules_fp: str = ""):
         self.table = table
+        self.rules = rules
+        self.rules_fp = rules_fp
         self.sinks = sinks
         self.segments = segments
         self.topic = topic
@@ -172,19 +178,21 @@ class Processor:
         if not changed and not dead:
             return
         await self.refresh()
-        changes = await self._write_profiles(changed)
+        changes, moves = await self._write_profiles(changed)
         self.counters.dead += len(dead)
         self.counters.changes += len(changes)
-        await self.sinks.publish(changes, dead)
+        self.counters.audience_moves += len(moves)
+        await self.sinks.publish(changes, dead, moves)
         for p in changed:
             key = p.stored.state.customer_id.encode()
             self.table.set(key, codec.encode(p.stored), p.msg)
         await self.table.drain()  # the batch is acked (and its offsets committed) only after this
 
-    async def _write_profiles(self, changed: list[Pending]) -> list[tuple[bytes, bytes]]:
-        """Redis first; returns the change events to publish. Retries once with newer boundaries if refused."""
+    async def _write_profiles(self, changed: list[Pending]) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+        """Redis first; returns the change and audience events to publish. Retries with newer boundaries if refused."""
         todo = changed
         changes: list[tuple[bytes, bytes]] = []
+        moves: list[tuple[bytes, bytes]] = []
         for _attempt in range(3):
             plans = [(p, *self._plan(p)) for p in todo]
             writes = [w for _, w, _, _ in plans if w is not None]
@@ -200,14 +208,15 @@ class Processor:
                     else:  # our state is behind Redis (a partial replay): it will catch up, keep the old scoring
                         self.counters.stale += 1
                     continue
-                event = self._commit_scoring(p, w, scores, totals)
+                event, entered_or_left = self._commit_scoring(p, w, scores, totals)
                 if event is not None:
                     changes.append(event)
+                moves.extend(entered_or_left)
             if not retry:
                 break
             await self.refresh()
             todo = retry
-        return changes
+        return changes, moves
 
     def _plan(self, p: Pending) -> tuple[ProfileWrite | None, Scores | None, Totals]:
         """The Redis write for a changed customer (None: never scored and still not scored)."""
@@ -229,14 +238,33 @@ class Processor:
             "value_band", value_band(scores.rfm_sum), "frequency", str(totals.frequency),
             "monetary", format_cents(totals.monetary_cents), "aov", format_cents(ranks[3]),
             "last_order_at", format_us(ranks[0]), "updated_at", format_us(self.now_us()),
+            "channel", totals.channel or "", "categories", ",".join(totals.categories),
         )
-        return ProfileWrite(cid, st.state.seq, bv, segment, ranks, fields), scores, totals
+        audiences = tuple(self._membership(segment, scores, totals, ranks))
+        return ProfileWrite(cid, st.state.seq, bv, segment, ranks, fields, audiences), scores, totals
+
+    def _membership(self, segment: str, scores: Scores, totals: Totals, ranks: codec.RankValues) -> list[str]:
+        """The audiences of a profile. recency_days needs an as-of time the stream does not have: missing here."""
+        if not self.rules:
+            return []
+        return self.rules.membership({
+            "segment": segment, "r_score": scores.r, "f_score": scores.f, "m_score": scores.m,
+            "aov_score": scores.aov, "rfm_sum": scores.rfm_sum, "value_band": value_band(scores.rfm_sum),
+            "frequency": totals.frequency, "monetary_cents": totals.monetary_cents, "aov_cents": ranks[3],
+            "channel": totals.channel, "categories": totals.categories,
+        })
 
     def _commit_scoring(self, p: Pending, w: ProfileWrite, scores: Scores | None,
-                        totals: Totals) -> tuple[bytes, bytes] | None:
-        """Record what Redis now holds in the state; the change event when scores or segment moved."""
+                        totals: Totals) -> tuple[tuple[bytes, bytes] | None, list[tuple[bytes, bytes]]]:
+        """Record what Redis now holds in the state; the change event when scores or segment moved,
+        and an audience event for each audience entered or left."""
         st = p.stored
         event = None
+        moved = audience_events.diff(st.audiences, w.audiences)
+        moves = audience_events.events(
+            st.state.customer_id, moved, w.segment, scores, totals.monetary_cents if scores else None,
+            w.ranks[3] if scores else None, w.boundaries_version, w.seq + w.boundaries_version,
+            p.occurred_us) if moved else []
         if scores is not None and (scores != st.scores or w.segment != st.segment):
             ev = kafka_changes.change_event(
                 st.state.customer_id, st.segment, w.segment, scores, totals,
@@ -245,7 +273,8 @@ class Processor:
         st.scores, st.segment = scores, (w.segment or None)
         st.boundaries_version = w.boundaries_version
         st.ranks = w.ranks if scores is not None else None
-        return event
+        st.audiences, st.rules_fp = w.audiences, self.rules_fp
+        return event, moves
 
     async def _rescore(self, m: Msg, ctl: control.Rescore) -> None:
         """Rescore every customer of this message's partition whose scores the new boundaries change."""
@@ -256,13 +285,13 @@ class Processor:
         segment_of = self.segments.segment
         pending: dict[str, Pending] = {}
         for key, raw in self.table.partition_items(m.partition):
-            scores, segment, bv, ranks, _seq = codec.decode_scoring(raw)
+            scores, segment, bv, ranks, rules_fp = codec.decode_scoring(raw)
             if ranks is None or bv >= bounds.version:
                 continue
             cid = key.decode()
             new = score_ranks(bounds, cid, ranks)
-            if new == scores and segment_of(new.r, new.f) == segment:
-                continue
+            if new == scores and segment_of(new.r, new.f) == segment and rules_fp == self.rules_fp:
+                continue  # audiences depend on the profile and the rules only: neither moved
             pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", ctl.computed_us)
         self.counters.rescored += len(pending)
         await self._flush(pending, [])

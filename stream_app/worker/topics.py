@@ -25,7 +25,7 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> int:
         raise StackError(f"Kafka does not answer at {settings.kafka_bootstrap}: {exc}") from exc
     try:
         existing = set(admin.list_topics())
-        wanted = [settings.orders_topic, settings.changes_topic, settings.dead_letter_topic]
+        wanted = [settings.orders_topic, settings.changes_topic, settings.dead_letter_topic, settings.audience_topic]
         new = [NewTopic(t, num_partitions=settings.partitions, replication_factor=1) for t in wanted if t not in existing]
         if new:
             try:

@@ -126,6 +126,7 @@ def deployment(kafka_bootstrap, redis_url, redis_client, unique_name, tmp_path) 
         RFM_ORDERS_TOPIC=unique_name("orders"),
         RFM_CHANGES_TOPIC=unique_name("changes"),
         RFM_DEAD_LETTER_TOPIC=unique_name("dead"),
+        RFM_AUDIENCE_TOPIC=unique_name("audience"),
         RFM_REDIS_PREFIX=unique_name("rfm"),
         RFM_RECOMPUTE_INTERVAL="30",
         RFM_PARTITIONS="4",
@@ -147,7 +148,8 @@ def _delete_topics(bootstrap: str, env: dict[str, str]) -> None:
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         ours = [t for t in admin.list_topics() if t.startswith(env["RFM_APP_ID"]) or t in (
-            env["RFM_ORDERS_TOPIC"], env["RFM_CHANGES_TOPIC"], env["RFM_DEAD_LETTER_TOPIC"])]
+            env["RFM_ORDERS_TOPIC"], env["RFM_CHANGES_TOPIC"], env["RFM_DEAD_LETTER_TOPIC"],
+            env["RFM_AUDIENCE_TOPIC"])]
         if ours:
             admin.delete_topics(ours)
         admin.close()

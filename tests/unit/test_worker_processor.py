@@ -53,6 +53,7 @@ class TwinSinks:
         self.profiles: dict[str, dict] = {}
         self.changes: list[dict] = []
         self.dead: list[dict] = []
+        self.audience: list[dict] = []
         self.published = None
         self.rescored: dict[int, int] = {}
 
@@ -68,13 +69,15 @@ class TwinSinks:
                     out.append((SAME, old["bv"]))
                     continue
             self.profiles[w.customer_id] = {"seq": w.seq, "bv": w.boundaries_version, "segment": w.segment,
-                                            "ranks": w.ranks, **dict(zip(w.fields[::2], w.fields[1::2]))}
+                                            "ranks": w.ranks, "audiences": w.audiences,
+                                            **dict(zip(w.fields[::2], w.fields[1::2]))}
             out.append((WRITTEN, 0))
         return out
 
-    async def publish(self, changes, dead):
+    async def publish(self, changes, dead, audience=()):
         self.changes += [orjson.loads(v) for _, v in changes]
         self.dead += [orjson.loads(v) for _, v in dead]
+        self.audience += [orjson.loads(v) for _, v in audience]
 
     async def latest_boundaries(self):
         from stream_app.core.scoring import Boundaries
@@ -227,3 +230,44 @@ def test_malformed_events_become_dead_letters():
     assert all(d["reason"] for d in sinks.dead)
     assert {d["field"] for d in sinks.dead} >= {"amount", "customer_id", "occurred_at"}
     assert_equals_batch(evs, sinks)
+
+
+def test_audiences_follow_batch_and_events_add_up():
+    """Audience membership written per customer equals batch's column; enters minus exits = final size."""
+    from collections import Counter
+
+    from stream_app.audiences import rules as audience_rules
+
+    rules = audience_rules.load()
+    sinks = TwinSinks()
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", rules=rules, rules_fp=rules.fingerprint)
+    evs = sample_events(200, seed=11)
+    run(drive(proc, sinks, to_msgs(evs), 97, {p: 10_000 for p in range(PARTITIONS)}))
+    expected = batch_score(events_to_frame(evs)).set_index("customer_id")["audiences"]
+    got = {cid: ";".join(p["audiences"]) for cid, p in sinks.profiles.items() if p["segment"]}
+    assert got == expected.to_dict()
+    assert any(got.values())  # the sample does reach some audience
+    net = Counter()
+    for e in sinks.audience:
+        net[e["audience"]] += 1 if e["action"] == "enter" else -1
+    sizes = Counter(a for v in got.values() for a in v.split(";") if a)
+    assert +net == sizes
+
+
+def test_changing_the_rules_moves_memberships_on_the_next_rescore():
+    from stream_app.audiences import rules as audience_rules
+
+    first = audience_rules.load()
+    sinks = TwinSinks()
+    table = DictTable()
+    proc = Processor(table, sinks, SegmentMap.load(), "orders", rules=first, rules_fp=first.fingerprint)
+    evs = sample_events(120, seed=5)
+    offsets = {p: 10_000 for p in range(PARTITIONS)}
+    run(drive(proc, sinks, to_msgs(evs), 50, offsets))
+    everyone = audience_rules.parse({"version": 1, "audiences": [
+        {"name": "everyone", "all": [{"field": "rfm_sum", "op": "gte", "value": 3}]}]})
+    restarted = Processor(table, sinks, SegmentMap.load(), "orders", rules=everyone, rules_fp=everyone.fingerprint)
+    payload = sinks.recompute()  # the leader bumps the version when the rules' fingerprint differs
+    run(restarted.process([Msg(p, offsets[p], control.CONTROL_KEY, payload) for p in range(PARTITIONS)]))
+    scored = [cid for cid, p in sinks.profiles.items() if p["segment"]]
+    assert all(sinks.profiles[cid]["audiences"] == ("everyone",) for cid in scored)
