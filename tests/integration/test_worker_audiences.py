@@ -84,3 +84,25 @@ def test_audience_sets_and_events_equal_batch_then_report_from_redis(deployment,
     screenshot(chromium, page, png, tmp_path)
     assert_not_blank(png)
     assert top_spender(dom_text(chromium, page, tmp_path))[:3] == ["1", "14646", "74"]
+
+    # a new rule file and a restart bring every membership up to date
+    rules_file = tmp_path / "audiences.yaml"
+    rules_file.write_text("version: 1\naudiences:\n  - name: high_value\n    all:\n"
+                          "      - {field: value_band, op: eq, value: high}\n")
+    before = orjson.loads(r.get(f"{p}:boundaries"))
+    for w in dep.workers:
+        w.stop()
+    dep.env["RFM_AUDIENCES"] = str(rules_file)
+    dep.worker("w2")
+    import time
+
+    deadline = time.monotonic() + 120
+    while orjson.loads(r.get(f"{p}:boundaries")).get("audiences_fp") == before.get("audiences_fp"):
+        assert time.monotonic() < deadline, f"the restarted worker did not publish its rules\n{dep.logs()}"
+        time.sleep(0.5)
+    dep.sync()
+    high = {m.decode() for m in r.smembers(f"{p}:audience:high_value")}
+    assert high == set(exp.index[exp["value_band"] == "high"])
+    for name in names:
+        assert r.scard(f"{p}:audience:{name}") == 0, f"{name} should be empty once the rules drop it"
+    assert r.hget(f"{p}:customer:14646", "audiences") == b"high_value"
