@@ -12,7 +12,12 @@ export RFM_DEAD_LETTER_TOPIC ?= rfm.dead-letter.$(DEMO)
 export RFM_REDIS_PREFIX ?= rfm-$(DEMO)
 export RFM_DATA_DIR ?= $(RUN)/worker-$(DEMO)
 
-.PHONY: demo setup stack
+.PHONY: demo test setup stack
+
+# `make test`: the whole suite, unit and integration, against the real Kafka and Redis of `stack up`.
+# (The demo's exported names above do not matter to it: every test makes its own.)
+test: stack
+	python -m pytest -q
 
 setup:
 	@if [ -f scripts/setup.sh ]; then bash scripts/setup.sh; fi
