@@ -14,7 +14,7 @@ import pandas as pd
 from stream_app.adapters.frame import EventFrame
 from stream_app.audiences import rules as audience_rules
 from stream_app.audiences.frame import audience_column
-from stream_app.core.money import format_cents
+from stream_app.core.money import div_round_half_even_array, format_cents
 from stream_app.core.quintiles import score_ranks
 from stream_app.core.segments import SegmentMap
 from stream_app.core.timeutil import US_PER_DAY
@@ -116,7 +116,7 @@ def score(frame: EventFrame, as_of_us: int | None = None, ties: str = "first",
     t["last_order_us"] = t["last_order_us"].astype(np.int64)
     freq = t["frequency"].to_numpy()
     cents = t["monetary_cents"].to_numpy()
-    t["aov_cents"] = _div_half_even(cents, freq)
+    t["aov_cents"] = div_round_half_even_array(cents, freq)
     if as_of_us is None:
         as_of_us = int(frame.df["occurred_us"].max()) if len(frame.df) else 0
     t["recency_days"] = (as_of_us - t["last_order_us"].to_numpy()) // US_PER_DAY
@@ -152,9 +152,3 @@ def _scores(values: np.ndarray, n: int, ties: str) -> np.ndarray:
     else:
         ranks = np.searchsorted(np.sort(values), values, side="left") + 1
     return score_ranks(ranks, n)
-
-
-def _div_half_even(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    q, r = np.divmod(num, den)
-    twice = 2 * r
-    return q + ((twice > den) | ((twice == den) & (q % 2 == 1)))

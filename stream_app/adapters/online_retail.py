@@ -23,6 +23,7 @@ import pyarrow.csv as pcsv
 
 from stream_app.adapters import csvread
 from stream_app.adapters.frame import MISSING_TIME, EventFrame, normalise
+from stream_app.core.money import div_round_half_even_array
 from stream_app.errors import BadInput
 
 COLUMNS = {
@@ -85,7 +86,7 @@ def read(path: str) -> EventFrame:
     _fail_invoice(mixed, "names more than one customer", inv_ids[inv_index], rows[first_pos], source, cols["customer"])
     names = inv_ids[inv_index]
     is_return = np.char.startswith(names.astype(str), "C")
-    cents = _round_half_even(agg["units"].to_numpy(), TO_CENTS)
+    cents = div_round_half_even_array(agg["units"].to_numpy(), TO_CENTS)
     _fail_invoice(is_return & (cents > 0), "is a cancellation (C...) with a positive total", names, rows[first_pos], source, cols["quantity"])
     _fail_invoice(~is_return & (cents < 0), "is an order with a negative total", names, rows[first_pos], source, cols["quantity"])
 
@@ -154,11 +155,3 @@ def _fail_invoice(mask: np.ndarray, what: str, names: np.ndarray, lines: np.ndar
     if mask.any():
         i = int(np.argmax(mask))
         raise BadInput(f"invoice {names[i]!r} {what}", source=source, line=int(lines[i]) + 2, field=field)
-
-
-def _round_half_even(units: np.ndarray, per_cent: int) -> np.ndarray:
-    """Integer units -> integer cents, half to even, exactly (vectorised div_round_half_even)."""
-    q, r = np.divmod(units, per_cent)
-    twice = 2 * r
-    up = (twice > per_cent) | ((twice == per_cent) & (q % 2 == 1))
-    return (q + up).astype(np.int64)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+import numpy as np
+
 
 def div_round_half_even(num: int, den: int) -> int:
     """num/den rounded half to even, in exact integer arithmetic (den > 0)."""
@@ -16,6 +18,13 @@ def div_round_half_even(num: int, den: int) -> int:
     if twice > den or (twice == den and q % 2 == 1):
         q += 1
     return q
+
+
+def div_round_half_even_array(num: np.ndarray, den: np.ndarray | int) -> np.ndarray:
+    """:func:`div_round_half_even` over integer arrays, exactly (den > 0)."""
+    q, r = np.divmod(num, den)
+    twice = 2 * r
+    return (q + ((twice > den) | ((twice == den) & (q % 2 == 1)))).astype(np.int64)
 
 
 def to_cents(value: object) -> int:

@@ -53,3 +53,11 @@ def test_cut_ranks_are_the_last_rank_of_each_bin():
 def test_cuts_round_trip_json():
     cuts = Cuts(((1, "a"), (2, "b"), (3, "c"), (4, "d")))
     assert Cuts.from_json(cuts.to_json()) == cuts
+
+
+def test_vectorised_half_even_division_equals_the_exact_scalar_one():
+    from stream_app.core.money import div_round_half_even, div_round_half_even_array
+
+    num = np.arange(-1000, 1001, dtype=np.int64)
+    for den in (1, 2, 3, 7, 10, 10_000):
+        assert div_round_half_even_array(num, den).tolist() == [div_round_half_even(int(n), den) for n in num]
