@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
@@ -40,6 +42,7 @@ def test_two_workers_and_every_event_twice_equal_batch(deployment, kafka_bootstr
     dep, h = deployment, harness
     w1 = dep.worker("w1")
     w2 = dep.worker("w2")
+    _wait_for_members(kafka_bootstrap, dep.env["RFM_APP_ID"], 2, dep)  # so the partitions are split before replay
     dep.replay(h.ONLINE_RETAIL, "online-retail")
     dep.replay(h.ONLINE_RETAIL, "online-retail")
     dep.sync()
@@ -49,6 +52,9 @@ def test_two_workers_and_every_event_twice_equal_batch(deployment, kafka_bootstr
     # both workers took part, and the second copy was recognised as duplicates
     for w in (w1, w2):
         assert w.proc.poll() is None, w.tail()
+    deadline = time.monotonic() + 25  # counters are logged every 10 s
+    while not (w1.counters() and w2.counters()) and time.monotonic() < deadline:
+        time.sleep(1)
     c1, c2 = w1.counters(), w2.counters()
     assert c1 and c2, dep.logs()
     applied = [int(c.split(" applied ")[1].split()[0]) for c in (c1, c2)]
@@ -66,3 +72,28 @@ def test_memory_store_is_selectable_and_exact(deployment, kafka_bootstrap, harne
     dep.sync()
     h.assert_redis_equals_batch(dep, h.expected(h.ONLINE_RETAIL, "online-retail"))
     assert "store memory://" in w.log.read_text()
+
+
+def _wait_for_members(bootstrap: str, group: str, members: int, dep, timeout: float = 90) -> None:
+    """Until the worker group is stable with this many members, each holding partitions."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            info = admin.describe_groups([group]).get(group) or {}
+            held = [m for m in info.get("members") or []
+                    if any(a.get("partitions") for a in _assigned(m) if a.get("topic") == dep.env["RFM_ORDERS_TOPIC"])]
+            if info.get("group_state") == "Stable" and len(held) == members:
+                return
+            assert time.monotonic() < deadline, f"group {group} not stable with {members} members: {info}\n{dep.logs()}"
+            time.sleep(0.5)
+    finally:
+        admin.close()
+
+
+def _assigned(member: dict) -> list[dict]:
+    """A member's assigned partitions from describe_groups (an empty string before the first assignment)."""
+    assignment = member.get("member_assignment")
+    return assignment.get("assigned_partitions") or [] if isinstance(assignment, dict) else []
