@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stream_app.core.fold import CustomerState  # noqa: E402
-from stream_app.core.scoring import Boundaries  # noqa: E402
 from stream_app.core.segments import SegmentMap  # noqa: E402
 from stream_app.settings import load  # noqa: E402
 from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter  # noqa: E402
@@ -216,8 +215,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> tu
         proc.offer(first.boundaries)
         for key, raw in list(table.items()):
             st = codec.decode(key.decode(), raw)
-            from stream_app.worker.processor import score_ranks
-            sc = score_ranks(first.boundaries, st.state.customer_id, st.ranks)
+            sc = first.boundaries.score_values(st.state.customer_id, st.ranks)
             st.scores, st.segment, st.boundaries_version = sc, segments.segment(sc.r, sc.f), 1
             table[key] = codec.encode(st)
         moved = [ProfileWrite(f"c{i}", 10_000, 1, "x", (1_800_000_000_000_000, 50, 10**9, 10**7), ())

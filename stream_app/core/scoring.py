@@ -12,17 +12,22 @@ from dataclasses import dataclass, field
 from stream_app.core.fold import CustomerState
 from stream_app.core.model import Scores, Totals
 from stream_app.core.money import aov_cents
-from stream_app.core.quintiles import DIMENSIONS, Cuts, Key, cuts_from_sorted
+from stream_app.core.quintiles import DIMENSIONS, Cuts, cuts_from_sorted
+
+#: (last_order_us, frequency, monetary_cents, aov_cents): the values of DIMENSIONS, in that order
+RankValues = tuple[int, int, int, int]
 
 
-def rank_keys(customer_id: str, totals: Totals) -> dict[str, Key]:
-    """The four (value, customer_id) keys a scored customer is ranked on."""
-    return {
-        "r": (totals.last_order_us, customer_id),  # type: ignore[dict-item]
-        "f": (totals.frequency, customer_id),
-        "m": (totals.monetary_cents, customer_id),
-        "aov": (aov_cents(totals.monetary_cents, totals.frequency), customer_id),
-    }
+def rank_values(totals: Totals) -> RankValues | None:
+    """The four exact integers a scored customer is ranked on, or None when it has no order."""
+    if not totals.scored:
+        return None
+    return (
+        totals.last_order_us,  # type: ignore[return-value]
+        totals.frequency,
+        totals.monetary_cents,
+        aov_cents(totals.monetary_cents, totals.frequency),
+    )
 
 
 @dataclass(frozen=True)
@@ -34,12 +39,15 @@ class Boundaries:
     version: int = 0
 
     def score(self, customer_id: str, totals: Totals) -> Scores:
-        keys = rank_keys(customer_id, totals)
-        s = {d: (self.cuts[d].score(keys[d]) if self.customers else 1) for d in DIMENSIONS}
-        return Scores(r=s["r"], f=s["f"], m=s["m"], aov=s["aov"])
+        """A scored customer's scores (its totals must have an order)."""
+        return self.score_values(customer_id, rank_values(totals))  # type: ignore[arg-type]
 
-    def same_cuts(self, other: "Boundaries") -> bool:
-        return self.customers == other.customers and self.cuts == other.cuts
+    def score_values(self, customer_id: str, values: RankValues) -> Scores:
+        """Scores from the four rank values: what a rescore needs, without folding the facts again."""
+        if not self.customers:
+            return Scores(1, 1, 1, 1)
+        r, f, m, a = (self.cuts[d].score((v, customer_id)) for d, v in zip(DIMENSIONS, values))
+        return Scores(r=r, f=f, m=m, aov=a)
 
     def to_json(self) -> dict:
         return {"version": self.version, "customers": self.customers, "cuts": {d: c.to_json() for d, c in self.cuts.items()}}
@@ -55,10 +63,9 @@ class Boundaries:
 
 def boundaries_of(population: dict[str, Totals], version: int = 0) -> Boundaries:
     """Boundaries of a whole population held in memory (tests, the batch reference)."""
-    scored = {cid: t for cid, t in population.items() if t.scored}
-    keys = [rank_keys(cid, t) for cid, t in scored.items()]
-    cuts = {d: cuts_from_sorted(sorted(k[d] for k in keys)) for d in DIMENSIONS}
-    return Boundaries(cuts=cuts, customers=len(scored), version=version)
+    values = {cid: v for cid, t in population.items() if (v := rank_values(t)) is not None}
+    cuts = {d: cuts_from_sorted(sorted((v[i], cid) for cid, v in values.items())) for i, d in enumerate(DIMENSIONS)}
+    return Boundaries(cuts=cuts, customers=len(values), version=version)
 
 
 def score_states(states: dict[str, CustomerState]) -> dict[str, tuple[Totals, Scores]]:

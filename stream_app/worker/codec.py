@@ -20,13 +20,11 @@ from dataclasses import dataclass
 import orjson
 
 from stream_app.core.fold import CustomerState
-from stream_app.core.model import Scores, Totals
-from stream_app.core.money import aov_cents
+from stream_app.core.model import Scores
+from stream_app.core.scoring import RankValues
 
 FORMAT = 1
 
-#: (last_order_us, frequency, monetary_cents, aov_cents): what the four dimensions rank on
-RankValues = tuple[int, int, int, int]
 
 
 @dataclass(slots=True)
@@ -49,18 +47,6 @@ class Stored:
     def version(self) -> int:
         """The published version: seq + boundaries version, both non-decreasing, reproduced on replay."""
         return self.state.seq + self.boundaries_version
-
-
-def rank_values(totals: Totals) -> RankValues | None:
-    """The four exact integers a scored customer is ranked on, or None when it has no order."""
-    if not totals.scored:
-        return None
-    return (
-        totals.last_order_us,  # type: ignore[return-value]
-        totals.frequency,
-        totals.monetary_cents,
-        aov_cents(totals.monetary_cents, totals.frequency),
-    )
 
 
 def encode(stored: Stored) -> bytes:

@@ -29,7 +29,7 @@ from stream_app.audiences.rules import AudienceRules
 from stream_app.core.fold import CustomerState, apply
 from stream_app.core.model import Scores, Totals
 from stream_app.core.money import format_cents
-from stream_app.core.scoring import Boundaries
+from stream_app.core.scoring import Boundaries, RankValues, rank_values
 from stream_app.core.segments import SegmentMap, value_band
 from stream_app.core.timeutil import format_us
 from stream_app.core.validate import decode as decode_event
@@ -38,7 +38,7 @@ from stream_app.sinks import audience_events, kafka_changes
 from stream_app.sinks.dead_letter import dead_letter
 from stream_app.sinks.redis_profiles import STALE, ProfileWrite
 from stream_app.worker import codec, control
-from stream_app.worker.codec import RankValues, Stored
+from stream_app.worker.codec import Stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +97,6 @@ class Counters:
     controls: int = 0
     batches: int = 0
     last: dict = field(default_factory=dict)
-
-
-def score_ranks(bounds: Boundaries, customer_id: str, ranks: RankValues) -> Scores:
-    """Scores from the four rank values (what a rescore needs, without folding)."""
-    if not bounds.customers:
-        return Scores(1, 1, 1, 1)
-    c = bounds.cuts
-    return Scores(
-        c["r"].score((ranks[0], customer_id)),
-        c["f"].score((ranks[1], customer_id)),
-        c["m"].score((ranks[2], customer_id)),
-        c["aov"].score((ranks[3], customer_id)),
-    )
 
 
 class Processor:
@@ -228,14 +215,14 @@ class Processor:
         st = p.stored
         cid = st.state.customer_id
         totals = st.state.totals()
-        ranks = codec.rank_values(totals)
+        ranks = rank_values(totals)
         bv = self.bounds.version
         if ranks is None:
             if st.segment is None:
                 return None, None, totals
             leave = ProfileWrite(cid, st.state.seq, bv, "", (0, 0, 0, 0), ("updated_at", format_us(self.now_us())))
             return leave, None, totals
-        scores = score_ranks(self.bounds, cid, ranks)
+        scores = self.bounds.score_values(cid, ranks)
         segment = self.segments.segment(scores.r, scores.f)
         fields = (
             "r_score", str(scores.r), "f_score", str(scores.f), "m_score", str(scores.m),
@@ -248,7 +235,7 @@ class Processor:
         audiences = tuple(self._membership(segment, scores, totals, ranks))
         return ProfileWrite(cid, st.state.seq, bv, segment, ranks, fields, audiences), scores, totals
 
-    def _membership(self, segment: str, scores: Scores, totals: Totals, ranks: codec.RankValues) -> list[str]:
+    def _membership(self, segment: str, scores: Scores, totals: Totals, ranks: RankValues) -> list[str]:
         """The audiences of a profile. recency_days needs an as-of time the stream does not have: missing here."""
         if not self.rules:
             return []
@@ -294,7 +281,7 @@ class Processor:
             if ranks is None or bv >= bounds.version:
                 continue
             cid = key.decode()
-            new = score_ranks(bounds, cid, ranks)
+            new = bounds.score_values(cid, ranks)
             if new == scores and segment_of(new.r, new.f) == segment and rules_fp == self.rules_fp:
                 continue  # audiences depend on the profile and the rules only: neither moved
             pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", ctl.computed_us)
