@@ -74,14 +74,25 @@ def to_epoch_us(col: pd.Series, source: str, field: str, fmt: str = "ISO8601") -
     return parsed.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype(np.int64).to_numpy()
 
 
-def exact_units(values: np.ndarray, scale: int, col: pd.Series, source: str, field: str) -> np.ndarray:
-    """Decimal strings already read as floats -> exact integers of 1/scale units.
+def to_units(values: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decimal numbers already read as floats -> (exact integers of 1/scale units, mask of inexact ones).
 
-    Exact as long as a value has no more decimals than log10(scale) and stays
-    below 2**53/scale: the rounding then recovers the written digits.
+    Exact as long as a value has no more decimals than log10(scale) and its
+    scaled value stays far below 2**53 (the float error is then under 1e-3
+    of a unit): the rounding recovers the written digits, and anything
+    further from a whole unit had more decimals than the scale keeps.
     """
     scaled = values * scale
     units = np.rint(scaled)
-    fail_at(np.abs(scaled - units) > 1e-6 * np.maximum(1.0, np.abs(scaled)) + 1e-3, col.index, col,
-            f"more than {len(str(scale)) - 1} decimals", source, field)
-    return units.astype(np.int64)
+    return units.astype(np.int64), np.abs(scaled - units) > 1e-3
+
+
+def too_many_decimals(scale: int) -> str:
+    return f"more than {len(str(scale)) - 1} decimals"
+
+
+def exact_units(values: np.ndarray, scale: int, col: pd.Series, source: str, field: str) -> np.ndarray:
+    """:func:`to_units` of a CSV column; an inexact value stops with its line."""
+    units, inexact = to_units(values, scale)
+    fail_at(inexact, col.index, col, too_many_decimals(scale), source, field)
+    return units

@@ -66,15 +66,15 @@ def read(path: str) -> EventFrame:
     inv_codes, inv_ids = _encode(table.column(cols["invoice"]))
     qty = table.column(cols["quantity"]).to_numpy().astype(np.int64)
     price = table.column(cols["price"]).to_numpy()
-    price_units = np.rint(price * PRICE_SCALE)
-    off = np.abs(price * PRICE_SCALE - price_units) > 1e-3
-    if off.any():
-        pos = int(np.argmax(off))
-        raise BadInput(f"more than 6 decimals: {price[pos]!r}", source=source, line=int(rows[pos]) + 2, field=cols["price"])
+    price_units, inexact = csvread.to_units(price, PRICE_SCALE)
+    if inexact.any():
+        pos = int(np.argmax(inexact))
+        raise BadInput(f"{csvread.too_many_decimals(PRICE_SCALE)}: {price[pos]!r}", source=source,
+                       line=int(rows[pos]) + 2, field=cols["price"])
     when = table.column(cols["date"]).cast(pa.timestamp("us")).to_numpy().astype(np.int64)
     country = table.column(cols["country"]).to_numpy(zero_copy_only=False)
 
-    lines = pd.DataFrame({"inv": inv_codes, "cust": cust_codes, "units": qty * price_units.astype(np.int64), "t": when})
+    lines = pd.DataFrame({"inv": inv_codes, "cust": cust_codes, "units": qty * price_units, "t": when})
     g = lines.groupby("inv", sort=False)
     agg = g.agg(cust=("cust", "first"), cust_max=("cust", "max"), cust_min=("cust", "min"),
                 units=("units", "sum"), t=("t", "min"))

@@ -144,3 +144,20 @@ def test_output_gets_an_ordinary_files_mode(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_flo_value_with_more_decimals_than_cents_stops_even_when_large(tmp_path, capsys):
+    src = tmp_path / "flo.csv"
+    header = ("master_id,order_channel,last_order_channel,first_order_date,last_order_date,last_order_date_online,"
+              "last_order_date_offline,order_num_total_ever_online,order_num_total_ever_offline,"
+              "customer_value_total_ever_offline,customer_value_total_ever_online,interested_in_categories_12")
+    src.write_text(header + "\nabc,Android App,Offline,2020-10-30,2021-02-26,2021-02-21,2021-02-26,4.0,1.0,139.99,"
+                   "45000.125,[KADIN]\n")
+    assert run("batch", src, "--format", "flo", "--out", tmp_path / "o.csv") == 2
+    assert "line 2, field 'customer_value_total_ever_online': more than 2 decimals" in capsys.readouterr().err
+
+
+def test_retail_price_with_more_than_six_decimals_stops(tmp_path, capsys):
+    src = retail_file(tmp_path, GOOD[:1] + ["536366,1,X,6,2010-12-02 08:28:00,1.0000001,13047,UK"])
+    assert run("batch", src, "--format", "online-retail", "--out", tmp_path / "o.csv") == 2
+    assert "line 3, field 'UnitPrice': more than 6 decimals" in capsys.readouterr().err
