@@ -14,6 +14,7 @@ import pandas as pd
 
 from stream_app.adapters import csvread
 from stream_app.adapters.frame import EventFrame, normalise
+from stream_app.core.validate import customer_id_pattern
 from stream_app.errors import BadInput
 
 COLUMNS = {
@@ -38,7 +39,7 @@ def read(path: str) -> EventFrame:
         return raw[cols[field]]
 
     customer = col("customer").str.strip()
-    csvread.fail_at(~customer.str.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}").to_numpy(), raw.index, col("customer"),
+    csvread.fail_at(~customer.str.match(customer_id_pattern()).to_numpy(), raw.index, col("customer"),
                     "unknown customer id format", source, cols["customer"])
     dup = customer.duplicated().to_numpy()
     csvread.fail_at(dup, raw.index, col("customer"), "customer appears twice", source, cols["customer"])

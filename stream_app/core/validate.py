@@ -35,6 +35,11 @@ def load_schema(name: str) -> dict:
     return json.loads((SCHEMA_DIR / name).read_text())
 
 
+def customer_id_pattern() -> str:
+    """The schema's customer_id pattern, for adapters that check ids column-wise."""
+    return load_schema(ORDER_EVENT_SCHEMA.name)["properties"]["customer_id"]["pattern"]
+
+
 @lru_cache(maxsize=None)
 def _order_validator():
     return fastjsonschema.compile(load_schema(ORDER_EVENT_SCHEMA.name))

@@ -161,3 +161,14 @@ def test_retail_price_with_more_than_six_decimals_stops(tmp_path, capsys):
     src = retail_file(tmp_path, GOOD[:1] + ["536366,1,X,6,2010-12-02 08:28:00,1.0000001,13047,UK"])
     assert run("batch", src, "--format", "online-retail", "--out", tmp_path / "o.csv") == 2
     assert "line 3, field 'UnitPrice': more than 6 decimals" in capsys.readouterr().err
+
+
+def test_flo_customer_id_outside_the_schema_pattern_stops(tmp_path, capsys):
+    src = tmp_path / "flo.csv"
+    header = ("master_id,order_channel,last_order_channel,first_order_date,last_order_date,last_order_date_online,"
+              "last_order_date_offline,order_num_total_ever_online,order_num_total_ever_offline,"
+              "customer_value_total_ever_offline,customer_value_total_ever_online,interested_in_categories_12")
+    src.write_text(header + "\nab/cd,Android App,Offline,2020-10-30,2021-02-26,2021-02-21,2021-02-26,4.0,1.0,1.00,"
+                   "2.00,[KADIN]\n")
+    assert run("batch", src, "--format", "flo", "--out", tmp_path / "o.csv") == 2
+    assert "line 2, field 'master_id': unknown customer id format" in capsys.readouterr().err
