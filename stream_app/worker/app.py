@@ -90,6 +90,12 @@ class FaustTable:
         return self.table.get(key)
 
     def set(self, key: bytes, value: bytes, msg: Msg) -> None:
+        if msg.handle.message.tp not in self.table.app.consumer.assignment():
+            # The partition moved to another worker while this batch was in flight (a rebalance during
+            # the Redis or Kafka awaits). Its new owner writes this customer; a late write here would put
+            # an older state after the owner's newer one in the changelog, and a later restore would
+            # lose the owner's events. The Redis write before it was version-checked, so it is harmless.
+            return
         _current_event.set(weakref.ref(msg.handle))
         self.table[key] = value
 
@@ -228,7 +234,9 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     async def process_orders(stream: faust.StreamT) -> None:
         processor, _ = runtime()
         async for events in stream.take_events(options.batch_size, within=options.batch_wait):
-            msgs = [Msg(e.message.partition, e.message.offset, e.message.key, e.message.value, e) for e in events]
+            owned = app.consumer.assignment()  # events fetched before a rebalance may belong to another worker now
+            msgs = [Msg(e.message.partition, e.message.offset, e.message.key, e.message.value, e)
+                    for e in events if e.message.tp in owned]
             await process_or_exit(processor, msgs)
 
     @app.timer(1.0, on_leader=True)
