@@ -160,9 +160,6 @@ class NoKafka:
     async def latest_boundaries(self):
         return (await self.store.load()).boundaries
 
-    async def mark_consumed(self, offsets):
-        pass
-
     async def mark_rescored(self, partition, version):
         pass
 

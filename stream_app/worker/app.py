@@ -139,10 +139,6 @@ class FaustSinks:
             self._raw, self._bounds = raw, Published.from_bytes(raw).boundaries
         return self._bounds
 
-    async def mark_consumed(self, offsets: dict[int, int]) -> None:
-        for partition, offset in offsets.items():
-            await self.store.mark_consumed(partition, offset)
-
     async def mark_rescored(self, partition: int, version: int) -> None:
         await self.store.mark_rescored(partition, version)
 

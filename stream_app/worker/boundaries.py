@@ -53,7 +53,7 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """
 
-# Versions a partition has been rescored to, and offsets it has consumed, only grow.
+# Versions a partition has been rescored to only grow.
 MARK_RESCORED = """
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if tonumber(ARGV[2]) > old then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
@@ -67,10 +67,6 @@ def boundaries_key(prefix: str) -> str:
 
 def rescored_key(prefix: str) -> str:
     return f"{prefix}:rescored"
-
-
-def consumed_key(prefix: str) -> str:
-    return f"{prefix}:consumed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +146,6 @@ class BoundaryStore:
 
     async def mark_rescored(self, partition: int, version: int) -> None:
         await self._mark(keys=[rescored_key(self.prefix)], args=[partition, version])
-
-    async def mark_consumed(self, partition: int, offset: int) -> None:
-        """The highest orders offset of a partition whose batch has been fully processed (only grows)."""
-        await self._mark(keys=[consumed_key(self.prefix)], args=[partition, offset])
 
     async def rescored(self) -> dict[int, int]:
         raw = await self.client.hgetall(rescored_key(self.prefix))

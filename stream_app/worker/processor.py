@@ -69,7 +69,6 @@ class Sinks(Protocol):
                       audience: list[tuple[bytes, bytes]]) -> None: ...
     async def latest_boundaries(self) -> Boundaries: ...
     async def mark_rescored(self, partition: int, version: int) -> None: ...
-    async def mark_consumed(self, offsets: dict[int, int]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -160,10 +159,6 @@ class Processor:
             else:
                 self.counters.duplicates += 1
         await self._flush(pending, dead)
-        consumed: dict[int, int] = {}
-        for m in msgs:
-            consumed[m.partition] = max(consumed.get(m.partition, -1), m.offset)
-        await self.sinks.mark_consumed(consumed)  # after every effect of the batch: what `sync` waits for
 
     async def _flush(self, pending: dict[str, Pending], dead: list[tuple[bytes | None, bytes]]) -> None:
         changed = [p for p in pending.values() if p.changed]

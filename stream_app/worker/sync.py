@@ -2,14 +2,8 @@
 
 Three conditions, in order (each implies the writes before it, because the
 worker writes Redis before its offsets can be committed):
-1. every partition of the orders topic has been consumed up to its end
-   offset as it was when sync started: by the group's committed offset
-   (group = RFM_APP_ID), or by ``{prefix}:consumed``, the highest offset whose
-   batch the worker has fully processed. The second is needed because Faust
-   can stop committing a partition that moved to a surviving worker after a
-   rebalance (seen after a kill -9 with two workers: every event processed and
-   Redis exact, the committed offset frozen); a restart then replays from it,
-   harmlessly;
+1. the group's committed offsets (group = RFM_APP_ID) reach the orders
+   topic's end offsets as they were when sync started;
 2. ``{prefix}:boundaries`` covers the current ``{prefix}:index_changes``;
 3. every partition's ``{prefix}:rescored`` has reached that boundaries version.
 """
@@ -25,7 +19,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from stream_app.errors import RfmError
 from stream_app.settings import Settings
 from stream_app.sinks.redis_profiles import index_changes_key
-from stream_app.worker.boundaries import Published, boundaries_key, consumed_key, rescored_key
+from stream_app.worker.boundaries import Published, boundaries_key, rescored_key
 
 
 class SyncTimeout(RfmError):
@@ -68,10 +62,7 @@ def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25, echo=No
     try:
         while True:
             committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
-            consumed = {int(k): int(v) + 1 for k, v in client.hgetall(consumed_key(p)).items()}
-            state.lag = sum(max(0, end - max(committed[tp].offset if tp in committed else 0,
-                                             consumed.get(tp.partition, 0)))
-                            for tp, end in ends.items())
+            state.lag = sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in ends.items())
             if state.lag == 0:
                 break
             _wait(deadline, state, poll)

@@ -56,7 +56,6 @@ class TwinSinks:
         self.audience: list[dict] = []
         self.published = None
         self.rescored: dict[int, int] = {}
-        self.consumed: dict[int, int] = {}
 
     async def write_profiles(self, writes):
         out = []
@@ -83,10 +82,6 @@ class TwinSinks:
     async def latest_boundaries(self):
         from stream_app.core.scoring import Boundaries
         return self.published or Boundaries()
-
-    async def mark_consumed(self, offsets):
-        for p, off in offsets.items():
-            self.consumed[p] = max(off, self.consumed.get(p, -1))
 
     async def mark_rescored(self, partition, version):
         self.rescored[partition] = max(version, self.rescored.get(partition, 0))
@@ -276,16 +271,3 @@ def test_changing_the_rules_moves_memberships_on_the_next_rescore():
     run(restarted.process([Msg(p, offsets[p], control.CONTROL_KEY, payload) for p in range(PARTITIONS)]))
     scored = [cid for cid, p in sinks.profiles.items() if p["segment"]]
     assert all(sinks.profiles[cid]["audiences"] == ("everyone",) for cid in scored)
-
-
-def test_consumed_offsets_are_recorded_after_each_batch():
-    sinks = TwinSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
-    msgs = to_msgs(sample_events(30, seed=2))
-    run(proc.process(msgs[:40]))
-    first = {}
-    for m in msgs[:40]:
-        first[m.partition] = max(first.get(m.partition, -1), m.offset)
-    assert sinks.consumed == first
-    run(proc.process(msgs[40:]))
-    assert sinks.consumed == {p: max(m.offset for m in msgs if m.partition == p) for p in first}
