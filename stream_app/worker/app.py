@@ -31,6 +31,7 @@ from stream_app.settings import Settings
 from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter
 from stream_app.worker.boundaries import BoundaryStore, Published, boundaries_key
 from stream_app.worker.leader import Leader
+from stream_app.worker.faust_offsets import FaustOffsets
 from stream_app.worker.processor import Msg, Processor, iter_partition
 
 log = logging.getLogger("rfm_stream.worker")
@@ -226,14 +227,24 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                                      rules_fp=rules.fingerprint)
         return state["processor"], state["leader"]
 
+    offsets = FaustOffsets(app, settings.orders_topic)
+
     @app.agent(orders, name="rfm-orders")
     async def process_orders(stream: faust.StreamT) -> None:
         processor, _ = runtime()
+        offsets.install()
         async for events in stream.take_events(options.batch_size, within=options.batch_wait):
-            owned = app.consumer.assignment()  # events fetched before a rebalance may belong to another worker now
-            msgs = [Msg(e.message.partition, e.message.offset, e.message.key, e.message.value, e)
-                    for e in events if e.message.tp in owned]
-            await process_or_exit(processor, msgs)
+            offsets.busy = True
+            try:
+                batch = await offsets.admit(events)  # in offset order, nothing skipped; see worker/offsets.py
+                await process_or_exit(processor, batch.msgs)
+                await offsets.after(batch)
+            finally:
+                offsets.busy = False
+
+    @app.timer(1.0)
+    async def offsets_watchdog() -> None:
+        await offsets.watchdog()
 
     @app.timer(1.0, on_leader=True)
     async def recompute_boundaries() -> None:
@@ -259,9 +270,10 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         if state:
             c = state["processor"].counters
             log.warning("events %d applied %d duplicates %d replayed %d dead %d changes %d stale %d rescored %d "
-                        "controls %d batches %d boundaries v%d", c.events, c.applied, c.duplicates, c.replayed,
-                        c.dead, c.changes, c.stale, c.rescored, c.controls, c.batches,
-                        state["processor"].bounds.version)
+                        "controls %d batches %d boundaries v%d; held %d holes %d stale-generation %d",
+                        c.events, c.applied, c.duplicates, c.replayed, c.dead, c.changes, c.stale, c.rescored,
+                        c.controls, c.batches, state["processor"].bounds.version, offsets.guard.holds,
+                        offsets.guard.holes_accepted, offsets.stale)
 
     app.rfm_table = table  # type: ignore[attr-defined]
     return app

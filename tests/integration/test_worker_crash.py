@@ -49,10 +49,6 @@ def test_kill9_mid_replay_then_restart_is_exact(deployment, kafka_bootstrap, har
     h.assert_changes_consistent(dep, exp, kafka_bootstrap, strict=False)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known open bug (issue 6): in about 1 run of 3 the surviving worker loses events of the partition it "
-    "takes over (1-5 of 4,339 customers wrong, or the group's commit stalls and sync times out); "
-    "one-worker kill -9 restarts, with or without the data folder, are exact"))
 def test_two_workers_one_killed_mid_replay_is_exact(deployment, kafka_bootstrap, harness):
     dep, h = deployment, harness
     w1 = dep.worker("w1")

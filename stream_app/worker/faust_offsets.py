@@ -1,0 +1,126 @@
+"""The OffsetGuard wired into Faust: which events the agent processes, seeks back, and the orders commit.
+
+See worker/offsets.py for why. This module touches three Faust consumer
+internals, each checked against faust-streaming 0.15.3:
+``_committed_offset`` (the group's committed offset, as the consumer read it
+when the partition was assigned), ``_new_offset`` (the offset a commit
+proposes for a partition; replaced for the orders topic by the guard's
+``done``) and the ``_acked``/``_acked_index``/``_gap`` lists it consumed
+(emptied, since nothing reads them any more).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import faust
+from faust.types import TP
+
+from stream_app.worker.offsets import OffsetGuard, Verdict
+from stream_app.worker.processor import Msg
+
+log = logging.getLogger("rfm_stream.worker")
+
+
+@dataclass
+class Admitted:
+    """A batch after the guard: what to process, what to seek back, and what to mark done after."""
+
+    msgs: list[Msg] = field(default_factory=list)
+    seek: set[TP] = field(default_factory=set)
+    upto: dict[int, int] = field(default_factory=dict)
+    generation: int = 0
+
+
+class FaustOffsets:
+    def __init__(self, app: faust.App, topic: str, guard: OffsetGuard | None = None, idle: float = 5.0):
+        self.app = app
+        self.topic = topic
+        self.guard = guard or OffsetGuard()
+        self.idle = idle
+        self.busy = False
+        self.stale = 0
+        self._installed = False
+
+    def install(self) -> None:
+        """From now on a commit of the orders topic proposes the guard's ``done`` offset, nothing else."""
+        if self._installed:
+            return
+        consumer = self.app.consumer
+        missing = [a for a in ("_new_offset", "_committed_offset", "_acked", "_acked_index", "_gap")
+                   if not hasattr(consumer, a)]
+        if missing:  # a Faust release that moved them: refuse to run rather than commit unprocessed offsets
+            raise RuntimeError(f"this faust-streaming consumer lacks {missing}; rfm-stream needs 0.15.x")
+        original = consumer._new_offset
+
+        def new_offset(tp: TP) -> int | None:
+            if tp.topic != self.topic:
+                return original(tp)
+            consumer._acked[tp].clear()
+            consumer._acked_index[tp].clear()
+            consumer._gap.pop(tp, None)
+            if self.guard.generation != self.app.consumer_generation_id:
+                return None
+            return self.guard.commit_offset(tp.partition)
+
+        consumer._new_offset = new_offset  # type: ignore[method-assign]
+        self._installed = True
+
+    async def admit(self, events: Sequence[faust.EventT]) -> Admitted:
+        consumer = self.app.consumer
+        generation = self.app.consumer_generation_id
+        self.guard.new_generation(generation)
+        owned = consumer.assignment()
+        now = time.monotonic()
+        out = Admitted(generation=generation)
+        for e in events:
+            m = e.message
+            if m.tp not in owned or m.generation_id != generation:
+                # Fetched before a rebalance: the partition's owner now reads it again from the committed offset.
+                self.stale += 1
+                continue
+            if m.partition not in self.guard.lanes:
+                await self._assign(m.tp, now)
+            verdict = self.guard.admit(m.partition, m.offset, now)
+            if verdict is Verdict.HOLD:
+                out.seek.add(m.tp)
+                continue
+            out.msgs.append(Msg(m.partition, m.offset, m.key, m.value, e))
+        out.upto = {p: lane.expected for p, lane in self.guard.lanes.items()}
+        return out
+
+    async def after(self, batch: Admitted) -> None:
+        """The batch's effects are written: its offsets may be committed; held partitions are sought back."""
+        if batch.generation == self.guard.generation:
+            self.guard.completed(batch.upto)
+        for tp in batch.seek:
+            if tp.partition in self.guard.lanes:
+                await self._seek_back(tp)
+
+    async def watchdog(self) -> None:
+        """Seek back a partition that holds or lags and has delivered nothing for ``idle`` seconds."""
+        if self.busy or self.app.rebalancing or self.guard.generation != self.app.consumer_generation_id:
+            return
+        consumer = self.app.consumer
+        lagging = set()
+        for p, lane in self.guard.lanes.items():
+            end = consumer.highwater(TP(self.topic, p))
+            if end is not None and end > lane.expected:
+                lagging.add(p)
+        for p in self.guard.stalled(lagging, time.monotonic(), self.idle):
+            await self._seek_back(TP(self.topic, p))
+
+    async def _assign(self, tp: TP, now: float) -> None:
+        consumer = self.app.consumer
+        committed = consumer._committed_offset.get(tp)
+        if committed is None:  # no commit yet (Faust also reads a committed 0 as None): the log's start
+            committed = (await consumer.earliest_offsets(tp)).get(tp) or 0
+        self.guard.assign(tp.partition, committed, now)
+
+    async def _seek_back(self, tp: TP) -> None:
+        offset = self.guard.seek_back(tp.partition, time.monotonic())
+        log.warning("partition %d: events out of order or missing; reading again from offset %d", tp.partition, offset)
+        await self.app.consumer.seek(tp, offset)
