@@ -17,57 +17,83 @@ Everything for one customer happens in one Lua script, atomically: a write
 whose (seq, boundaries_version) is older than the stored one is refused, so a
 replayed older state never overwrites a newer one, and an equal one is a no-op
 (status "same"), which makes re-running a batch after a crash harmless. One
-pipeline of EVALSHA per batch: one round trip, not one per event.
+pipeline per batch (one round trip, not one per event) of a few EVALSHA calls,
+each carrying up to ``chunk`` customers as one JSON array that the script
+decodes with Redis' built-in cjson: redis-py packing ~40 arguments per
+customer in Python took 46 µs a customer, most of the worker's Redis time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-#: write statuses the script returns
-STALE, SAME, WRITTEN = -1, 0, 1
+#: write statuses the script returns. KEPT: Redis holds the same events (seq) scored identically under older
+#: boundaries, as when a batch is replayed after a crash; the stored profile and its version stay, so the
+#: change event re-published for it carries the version it was first published with.
+STALE, SAME, WRITTEN, KEPT = -1, 0, 1, 2
 
-WRITE_PROFILE = """
-local p, cid, seg = ARGV[1], ARGV[2], ARGV[6]
-local seq, bv = tonumber(ARGV[3]), tonumber(ARGV[4])
-local h = p .. ':customer:' .. cid
-local old = redis.call('HMGET', h, 'seq', 'boundaries_version', 'segment', 'audiences')
-local oseg = old[3]
-if old[1] then
-  local os, ob = tonumber(old[1]), tonumber(old[2])
-  if seq < os or bv < ob then return {-1, ob} end
-  if seq == os and bv == ob then return {0, ob} end
-end
-local hset = {'HSET', h, 'seq', ARGV[3], 'boundaries_version', ARGV[4], 'version', ARGV[5], 'segment', seg,
-              'audiences', ARGV[11]}
-for i = 12, #ARGV do hset[#hset + 1] = ARGV[i] end
-redis.call(unpack(hset))
-if (old[4] or '') ~= ARGV[11] then
-  local before, after = {}, {}
-  for a in string.gmatch(old[4] or '', '[^;]+') do before[a] = true end
-  for a in string.gmatch(ARGV[11], '[^;]+') do after[a] = true end
-  for a in pairs(before) do if not after[a] then redis.call('SREM', p .. ':audience:' .. a, cid) end end
-  for a in pairs(after) do if not before[a] then redis.call('SADD', p .. ':audience:' .. a, cid) end end
-end
-if oseg ~= seg then
-  if oseg and oseg ~= '' then redis.call('SREM', p .. ':segment:' .. oseg, cid) end
-  if seg ~= '' then redis.call('SADD', p .. ':segment:' .. seg, cid) end
-end
+WRITE_PROFILES = """
+local p = ARGV[1]
+local writes = cjson.decode(ARGV[2])
+local out = {}
 local dims = {'r', 'f', 'm', 'aov'}
-local moved = 0
-for i = 1, 4 do
-  local k = p .. ':rank:' .. dims[i]
-  if seg == '' then
-    moved = moved + redis.call('ZREM', k, cid)
-  else
-    moved = moved + redis.call('ZADD', k, 'CH', ARGV[6 + i], cid)
+for n = 1, #writes do
+  local w = writes[n]  -- cid, seq, bv, version, segment, r, f, m, aov, audiences, field, value, ...
+  local cid, seg, auds = w[1], w[5], w[10]
+  local seq, bv = tonumber(w[2]), tonumber(w[3])
+  local h = p .. ':customer:' .. cid
+  local old = redis.call('HMGET', h, 'seq', 'boundaries_version', 'segment', 'audiences')
+  local status, stored_bv = 1, 0
+  if old[1] then
+    local os, ob = tonumber(old[1]), tonumber(old[2])
+    if seq < os or bv < ob then status, stored_bv = -1, ob
+    elseif seq == os and bv == ob then status, stored_bv = 0, ob
+    elseif seq == os then  -- the same events, newer boundaries: a replay after a crash or a takeover?
+      local new = {}
+      for i = 11, #w, 2 do new[w[i]] = w[i + 1] end
+      local cur = redis.call('HMGET', h, 'r_score', 'f_score', 'm_score', 'aov_score')
+      if old[3] == seg and old[4] == auds and cur[1] == new['r_score'] and cur[2] == new['f_score']
+         and cur[3] == new['m_score'] and cur[4] == new['aov_score'] then
+        status, stored_bv = 2, ob  -- the scoring Redis holds is still right: keep it, and its version
+      end
+    end
   end
+  if status == 1 then
+    local hset = {'HSET', h, 'seq', w[2], 'boundaries_version', w[3], 'version', w[4], 'segment', seg,
+                  'audiences', auds}
+    for i = 11, #w do hset[#hset + 1] = w[i] end
+    redis.call(unpack(hset))
+    if (old[4] or '') ~= auds then
+      local before, after = {}, {}
+      for a in string.gmatch(old[4] or '', '[^;]+') do before[a] = true end
+      for a in string.gmatch(auds, '[^;]+') do after[a] = true end
+      for a in pairs(before) do if not after[a] then redis.call('SREM', p .. ':audience:' .. a, cid) end end
+      for a in pairs(after) do if not before[a] then redis.call('SADD', p .. ':audience:' .. a, cid) end end
+    end
+    local oseg = old[3]
+    if oseg ~= seg then
+      if oseg and oseg ~= '' then redis.call('SREM', p .. ':segment:' .. oseg, cid) end
+      if seg ~= '' then redis.call('SADD', p .. ':segment:' .. seg, cid) end
+    end
+    local moved = 0
+    for i = 1, 4 do
+      local k = p .. ':rank:' .. dims[i]
+      if seg == '' then
+        moved = moved + redis.call('ZREM', k, cid)
+      else
+        moved = moved + redis.call('ZADD', k, 'CH', w[5 + i], cid)
+      end
+    end
+    if moved > 0 then redis.call('INCR', p .. ':index_changes') end
+  end
+  out[#out + 1] = status
+  out[#out + 1] = stored_bv
 end
-if moved > 0 then redis.call('INCR', p .. ':index_changes') end
-return {1, 0}
+return out
 """
 
 
@@ -86,30 +112,31 @@ class ProfileWrite:
     #: sorted audience names ('' segment: none)
     audiences: tuple[str, ...] = ()
 
-    def args(self, prefix: str) -> list:
+    def row(self) -> list[str]:
+        """The write as the script reads it: all strings (Lua numbers would round 16-digit microseconds)."""
         return [
-            prefix,
             self.customer_id,
-            self.seq,
-            self.boundaries_version,
-            self.seq + self.boundaries_version,
+            str(self.seq),
+            str(self.boundaries_version),
+            str(self.seq + self.boundaries_version),
             self.segment,
-            *self.ranks,
+            *map(str, self.ranks),
             ";".join(self.audiences),
             *self.fields,
         ]
 
 
 class ProfileWriter:
-    """Batches profile writes into one pipeline of EVALSHA calls."""
+    """Batches profile writes: one pipeline of EVALSHA calls, each with a JSON array of customers."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str):
+    def __init__(self, client: aioredis.Redis, prefix: str, chunk: int = 500):
         self.client = client
         self.prefix = prefix
+        self.chunk = chunk  # writes per script call: Redis runs one call at a time, so keep each short
         self._sha: str | None = None
 
     async def _load(self) -> str:
-        self._sha = await self.client.script_load(WRITE_PROFILE)
+        self._sha = await self.client.script_load(WRITE_PROFILES)
         return self._sha
 
     async def write(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
@@ -127,10 +154,12 @@ class ProfileWriter:
 
     async def _run(self, sha: str, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
         pipe = self.client.pipeline(transaction=False)
-        for w in writes:
-            pipe.evalsha(sha, 0, *w.args(self.prefix))
-        replies = await pipe.execute()
-        return [(int(r[0]), int(r[1])) for r in replies]
+        for i in range(0, len(writes), self.chunk):
+            pipe.evalsha(sha, 0, self.prefix, orjson.dumps([w.row() for w in writes[i : i + self.chunk]]))
+        out: list[tuple[int, int]] = []
+        for reply in await pipe.execute():
+            out.extend((int(reply[j]), int(reply[j + 1])) for j in range(0, len(reply), 2))
+        return out
 
 
 def customer_key(prefix: str, customer_id: str) -> str:

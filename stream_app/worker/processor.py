@@ -20,6 +20,7 @@ hence the same ``version``, hence the same Redis write and change event.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from stream_app.core.validate import decode as decode_event
 from stream_app.errors import BadEvent
 from stream_app.sinks import audience_events, kafka_changes
 from stream_app.sinks.dead_letter import dead_letter
-from stream_app.sinks.redis_profiles import STALE, ProfileWrite
+from stream_app.sinks.redis_profiles import KEPT, STALE, ProfileWrite
 from stream_app.worker import codec, control
 from stream_app.worker.codec import Stored
 
@@ -195,6 +196,8 @@ class Processor:
                     else:  # our state is behind Redis (a partial replay): it will catch up, keep the old scoring
                         self.counters.stale += 1
                     continue
+                if status == KEPT:  # a replay whose scoring Redis already holds: same boundaries version, same event
+                    w = dataclasses.replace(w, boundaries_version=old_bv)
                 event, entered_or_left = self._commit_scoring(p, w, scores, totals)
                 if event is not None:
                     changes.append(event)

@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from stream_app.core.quintiles import cut_ranks
-from stream_app.sinks.redis_profiles import SAME, STALE, WRITTEN, ProfileWrite, ProfileWriter
+from stream_app.sinks.redis_profiles import KEPT, SAME, STALE, WRITTEN, ProfileWrite, ProfileWriter
 from stream_app.worker.boundaries import BoundaryStore, Published
 
 pytestmark = pytest.mark.integration
@@ -67,3 +67,27 @@ def test_cuts_from_the_rank_index_are_exact_and_ties_go_by_customer_id(redis_url
         ordered = sorted((v[i], cid) for cid, v in values.items())
         assert published.boundaries.cuts[d].keys == tuple(ordered[q - 1] for q in cut_ranks(1001)), d
     assert again is not None and again[1] is False and again[0].boundaries.version == 1
+
+
+def test_a_replay_under_newer_boundaries_keeps_the_profile_when_its_scoring_is_unchanged(
+        redis_url, redis_client, redis_prefix):
+    """Same events (seq), newer boundaries: kept when the scores and segment are those stored, so the change
+    event re-published for it carries the first publication's version; rewritten when they differ."""
+    p = redis_prefix
+
+    def scored(cid, seq, bv, seg, r):
+        return ProfileWrite(cid, seq, bv, seg, (10, 1, 100, 100),
+                            ("r_score", r, "f_score", "1", "m_score", "2", "aov_score", "3"))
+
+    async def go():
+        client = aioredis.Redis.from_url(redis_url)
+        writer = ProfileWriter(client, p)
+        await writer.write([scored("a", 4, 1, "loyal", "4"), scored("b", 4, 1, "loyal", "4")])
+        replay = await writer.write([scored("a", 4, 2, "loyal", "4"), scored("b", 4, 2, "loyal", "5")])
+        await client.aclose()
+        return replay
+
+    assert asyncio.run(go()) == [(KEPT, 1), (WRITTEN, 0)]
+    r = redis_client
+    assert r.hmget(f"{p}:customer:a", "boundaries_version", "version") == [b"1", b"5"]
+    assert r.hmget(f"{p}:customer:b", "boundaries_version", "version", "r_score") == [b"2", b"6", b"5"]

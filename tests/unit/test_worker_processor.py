@@ -19,7 +19,7 @@ from stream_app.core.model import OrderEvent
 from stream_app.core.scoring import boundaries_of
 from stream_app.core.segments import SegmentMap
 from stream_app.core.model import Totals
-from stream_app.sinks.redis_profiles import SAME, STALE, WRITTEN
+from stream_app.sinks.redis_profiles import KEPT, SAME, STALE, WRITTEN
 from stream_app.worker import control
 from stream_app.worker.processor import Msg, Processor, iter_partition
 
@@ -67,6 +67,12 @@ class TwinSinks:
                     continue
                 if (w.seq, w.boundaries_version) == (old["seq"], old["bv"]):
                     out.append((SAME, old["bv"]))
+                    continue
+                fields = dict(zip(w.fields[::2], w.fields[1::2]))
+                scoring = ("r_score", "f_score", "m_score", "aov_score")
+                if w.seq == old["seq"] and (w.segment, w.audiences) == (old["segment"], old["audiences"]) and all(
+                        fields.get(k) == old.get(k) for k in scoring):
+                    out.append((KEPT, old["bv"]))
                     continue
             self.profiles[w.customer_id] = {"seq": w.seq, "bv": w.boundaries_version, "segment": w.segment,
                                             "ranks": w.ranks, "audiences": w.audiences,
@@ -153,6 +159,13 @@ def assert_equals_batch(evs, sinks: TwinSinks):
             assert prev is None or ch["version"] > prev["version"]
         last[ch["customer_id"]] = ch
     assert {c: ch["segment"] for c, ch in last.items()} == {c: p["segment"] for c, p in got.items()}
+    # two distinct versions in a row always differ in scoring: a replay is never a second "change"
+    scoring: dict[str, tuple] = {}
+    for ch in sinks.changes:
+        key = (ch["version"], ch["segment"], ch["r_score"], ch["f_score"], ch["m_score"], ch["aov_score"])
+        prev = scoring.get(ch["customer_id"])
+        assert prev is None or prev[0] == key[0] or prev[1:] != key[1:], f"{ch['customer_id']}: {prev} then {key}"
+        scoring[ch["customer_id"]] = key
 
 
 @pytest.mark.parametrize("batch", [1, 7, 1000])
@@ -205,6 +218,31 @@ def test_a_crash_before_the_table_write_replays_to_the_same_versions():
         table.fail_after = None
         restarted = Processor(table, sinks, SegmentMap.load(), "orders")  # a new process, same table
         await drive(restarted, sinks, msgs[half - 40 :], 13, nxt)  # from an older committed offset
+
+    run(go())
+    assert_equals_batch(evs, sinks)
+
+
+def test_a_crash_then_newer_boundaries_republish_unchanged_scoring_with_its_first_version():
+    """Redis and the change events were written, the state was not; the boundaries moved before the replay.
+    Where the new boundaries score a customer as before, the replay re-publishes the first version."""
+    evs = sample_events()
+    msgs = to_msgs(evs)
+    sinks = TwinSinks()
+    table = DictTable()
+    proc = Processor(table, sinks, SegmentMap.load(), "orders")
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    half = len(msgs) // 2
+
+    async def go():
+        await drive(proc, sinks, msgs[:half], 13, dict(nxt))
+        table.fail_after = 3
+        with pytest.raises(RuntimeError):
+            await proc.process(msgs[half:])
+        table.fail_after = None
+        sinks.recompute()  # another worker's leader published newer boundaries meanwhile
+        restarted = Processor(table, sinks, SegmentMap.load(), "orders")
+        await drive(restarted, sinks, msgs[half - 40 :], 13, nxt)
 
     run(go())
     assert_equals_batch(evs, sinks)
