@@ -92,7 +92,14 @@ class Audience:
     description: str = ""
 
     def matches(self, values: Mapping[str, Any]) -> bool:
-        return all(any(c.test(values) for c in alternatives) for alternatives in self.items)
+        # plain loops, not all(any(...)): the worker runs this for every changed customer of every batch
+        for alternatives in self.items:
+            for c in alternatives:
+                if _TESTS[c.op](values.get(c.field), c.value):
+                    break
+            else:
+                return False
+        return True
 
     def text(self) -> str:
         parts = []
@@ -121,7 +128,10 @@ class AudienceRules:
         ``monetary_cents``/``aov_cents`` or decimal strings, categories as a
         sequence (or a JSON list / comma-separated string).
         """
-        values = profile_values(profile)
+        return self.membership_of_values(profile_values(profile))
+
+    def membership_of_values(self, values: Mapping[str, Any]) -> list[str]:
+        """As :meth:`membership`, for a profile already in :func:`profile_values` form (the worker's fast path)."""
         return sorted(a.name for a in self.audiences if a.matches(values))
 
     @property

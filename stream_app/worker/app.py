@@ -64,6 +64,7 @@ class FaustTable:
         self.table = table
         self.partitions = partitions
         self._sent: list[asyncio.Future] = []
+        self._owned: set | None = None  # the consumer's assignment, read at the flush's first write
         send = table.send_changelog
 
         def send_changelog(*args, **kwargs):  # keep each changelog record's delivery future
@@ -83,6 +84,7 @@ class FaustTable:
         moved to another worker) lost them.
         """
         sent, self._sent = self._sent, []
+        self._owned = None
         if sent:
             await asyncio.gather(*sent)
 
@@ -91,7 +93,9 @@ class FaustTable:
         return self.table.get(key)
 
     def set(self, key: bytes, value: bytes, msg: Msg) -> None:
-        if msg.handle.message.tp not in self.table.app.consumer.assignment():
+        if self._owned is None:  # once per flush: its writes run back to back, with no await between them
+            self._owned = self.table.app.consumer.assignment()
+        if msg.handle.message.tp not in self._owned:
             # The partition moved to another worker while this batch was in flight (a rebalance during
             # the Redis or Kafka awaits). Its new owner writes this customer; a late write here would put
             # an older state after the owner's newer one in the changelog, and a later restore would

@@ -237,11 +237,11 @@ class Processor:
         """The audiences of a profile. recency_days needs an as-of time the stream does not have: missing here."""
         if not self.rules:
             return []
-        return self.rules.membership({
+        return self.rules.membership_of_values({  # already the rules' normalised form: ints, cents, str or None
             "segment": segment, "r_score": scores.r, "f_score": scores.f, "m_score": scores.m,
             "aov_score": scores.aov, "rfm_sum": scores.rfm_sum, "value_band": value_band(scores.rfm_sum),
-            "frequency": totals.frequency, "monetary_cents": totals.monetary_cents, "aov_cents": ranks[3],
-            "channel": totals.channel, "categories": totals.categories,
+            "recency_days": None, "frequency": totals.frequency, "monetary": totals.monetary_cents,
+            "aov": ranks[3], "channel": totals.channel or None, "categories": frozenset(totals.categories),
         })
 
     def _commit_scoring(self, p: Pending, w: ProfileWrite, scores: Scores | None,

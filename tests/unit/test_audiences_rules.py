@@ -235,3 +235,29 @@ def test_rfm_audiences_env_names_the_file_batch_uses(tmp_path, monkeypatch, caps
     good = write(tmp_path, GOOD, "good.yaml")
     assert main(["batch", str(data), "--format", "online-retail", "--audiences", str(good), "--out", str(tmp_path / "o.csv")]) == 0
     assert json.dumps(open(tmp_path / "o.csv").read().splitlines()[0].split(",")[-2:]) == '["aov_score", "audiences"]'
+
+
+def test_the_workers_fast_path_selects_what_membership_selects():
+    """The worker hands the rules profiles already normalised (membership_of_values); same audiences."""
+    import random
+
+    from stream_app.audiences import rules as R
+    from stream_app.core.segments import SegmentMap, value_band
+
+    seg = SegmentMap.load()
+    rules = R.load(None, seg.names)
+    rng = random.Random(1)
+    seen = set()
+    for _ in range(5000):
+        r, f, m, a = (rng.randint(1, 5) for _ in range(4))
+        mon, aov, freq = rng.randint(-5000, 10**7), rng.randint(0, 10**6), rng.randint(1, 40)
+        ch = rng.choice(["", "Online", "Offline", "Mobile"])
+        cats = tuple(sorted(rng.sample(["KADIN", "ERKEK", "COCUK", "AKTIFSPOR", "AKTIFCOCUK"], rng.randint(0, 3))))
+        common = {"segment": seg.segment(r, f), "r_score": r, "f_score": f, "m_score": m, "aov_score": a,
+                  "rfm_sum": r + f + m, "value_band": value_band(r + f + m), "frequency": freq}
+        slow = rules.membership({**common, "monetary_cents": mon, "aov_cents": aov, "channel": ch, "categories": cats})
+        fast = rules.membership_of_values({**common, "recency_days": None, "monetary": mon, "aov": aov,
+                                           "channel": ch or None, "categories": frozenset(cats)})
+        assert fast == slow
+        seen.update(slow)
+    assert seen == set(rules.names), "every default audience was selected at least once"
