@@ -154,6 +154,9 @@ class NoKafka:
     async def write_profiles(self, writes):
         return await self.writer.write(writes)
 
+    async def read_profiles(self, customer_ids):
+        return await self.writer.read(customer_ids)
+
     async def publish(self, changes, dead, audience=()):
         self.changes += len(changes)
 

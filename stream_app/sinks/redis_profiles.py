@@ -97,6 +97,30 @@ return out
 """
 
 
+READ_PROFILES = """
+local p = ARGV[1]
+local ids = cjson.decode(ARGV[2])
+local out = {}
+for i = 1, #ids do
+  local v = redis.call('HMGET', p .. ':customer:' .. ids[i], 'seq', 'boundaries_version', 'segment', 'r_score',
+                       'f_score', 'm_score', 'aov_score', 'audiences')
+  if v[1] then out[i] = v else out[i] = 0 end
+end
+return cjson.encode(out)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    """What Redis holds for a customer: the last profile written, hence (events first) the last published."""
+
+    seq: int
+    boundaries_version: int
+    segment: str | None
+    scores: tuple[str, str, str, str] | None  # r, f, m, aov scores as stored (None: not scored)
+    audiences: tuple[str, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class ProfileWrite:
     """One customer's new profile; ``segment`` '' means "no longer scored" (leaves the index)."""
@@ -151,6 +175,25 @@ class ProfileWriter:
             return await self._run(sha, writes)
         except NoScriptError:  # Redis restarted or flushed its script cache: every write is idempotent
             return await self._run(await self._load(), writes)
+
+    async def read(self, customer_ids: list[str]) -> list[StoredProfile | None]:
+        """Each customer's stored profile, in one round trip (a script per ``chunk`` customers)."""
+        if not customer_ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for i in range(0, len(customer_ids), self.chunk * 4):
+            pipe.eval(READ_PROFILES, 0, self.prefix, orjson.dumps(customer_ids[i : i + self.chunk * 4]))
+        out: list[StoredProfile | None] = []
+        for reply in await pipe.execute():
+            for v in orjson.loads(reply) if reply != b"{}" else []:
+                if not v:
+                    out.append(None)
+                    continue
+                seq, bv, segment, r, f, m, aov, auds = (x if x is not False else None for x in v)
+                out.append(StoredProfile(int(seq), int(bv or 0), segment or None,
+                                         (r, f, m, aov) if r is not None else None,
+                                         tuple(a for a in (auds or "").split(";") if a)))
+        return out
 
     async def _run(self, sha: str, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
         pipe = self.client.pipeline(transaction=False)

@@ -28,7 +28,7 @@ from stream_app.audiences import rules as audience_rules
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
 from stream_app.settings import Settings
-from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter
+from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter, StoredProfile
 from stream_app.worker.boundaries import BoundaryStore, Published, boundaries_key
 from stream_app.worker.leader import Leader
 from stream_app.worker.faust_offsets import FaustOffsets
@@ -128,6 +128,9 @@ class FaustSinks:
 
     async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
         return await self.profiles.write(writes)
+
+    async def read_profiles(self, customer_ids: list[str]) -> list[StoredProfile | None]:
+        return await self.profiles.read(customer_ids)
 
     async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]],
                       audience: list[tuple[bytes, bytes]]) -> None:

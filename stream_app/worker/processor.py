@@ -6,16 +6,21 @@ an older state. Per batch, in this order:
 
 1. fold each event into its customer's state (a fact set: a duplicate or a
    replayed offset changes nothing);
-2. score every changed customer against the current boundaries;
-3. write the profiles to Redis (one pipeline; the Lua script refuses older
+2. score every changed customer against the current boundaries, and read the
+   profiles Redis holds for them (one round trip);
+3. decide the change and audience events against the Redis profile, which is
+   what subscribers last saw (step 4 precedes step 5), not against the state:
+   a worker that died after its Redis write and before its changelog left
+   Redis ahead of the state the replay starts from;
+4. send the change, audience and dead-letter events and await their delivery;
+5. write the profiles to Redis (one pipeline; the Lua script refuses older
    versions and treats an equal one as done);
-4. send the segment-change and dead-letter events and await their delivery;
-5. only then write each changed customer once to the Table, and await its changelog records;
-6. Faust acks the batch and commits its offsets.
+6. only then write each changed customer once to the Table, and await its changelog records;
+7. the batch's offsets become committable (worker/offsets.py).
 
-So a changelog record implies its sinks were written; a crash anywhere
-replays the events from the older state, which recomputes the same ``seq``,
-hence the same ``version``, hence the same Redis write and change event.
+A crash before 5 replays the batch to the same ``seq`` and the same events
+(same ``version``, dropped by subscribers as repeats); a crash after 5 finds
+Redis holding the new profile, so nothing is published twice.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from stream_app.core.validate import decode as decode_event
 from stream_app.errors import BadEvent
 from stream_app.sinks import audience_events, kafka_changes
 from stream_app.sinks.dead_letter import dead_letter
-from stream_app.sinks.redis_profiles import KEPT, STALE, ProfileWrite
+from stream_app.sinks.redis_profiles import STALE, ProfileWrite, StoredProfile
 from stream_app.worker import codec, control
 from stream_app.worker.codec import Stored
 
@@ -66,6 +71,7 @@ class Sinks(Protocol):
     """Redis and Kafka as the processor sees them."""
 
     async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]: ...
+    async def read_profiles(self, customer_ids: list[str]) -> list[StoredProfile | None]: ...
     async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]],
                       audience: list[tuple[bytes, bytes]]) -> None: ...
     async def latest_boundaries(self) -> Boundaries: ...
@@ -166,47 +172,40 @@ class Processor:
         if not changed and not dead:
             return
         await self.refresh()
-        changes, moves = await self._write_profiles(changed)
+        stored = await self.sinks.read_profiles([p.stored.state.customer_id for p in changed])
+        if any(r is not None and r.boundaries_version > self.bounds.version for r in stored):
+            await self.refresh()  # a profile scored with boundaries this worker has not seen yet: catch up
+        changes: list[tuple[bytes, bytes]] = []
+        moves: list[tuple[bytes, bytes]] = []
+        writes: list[ProfileWrite] = []
+        for p, r in zip(changed, stored):
+            w, scores, totals = self._plan(p)
+            if w is None:
+                continue
+            if r is not None and (w.seq < r.seq or w.boundaries_version < r.boundaries_version):
+                self.counters.stale += 1  # Redis holds a newer state (a replay still catching up): keep it
+                continue
+            if r is not None and w.seq == r.seq and w.boundaries_version > r.boundaries_version and (
+                    w.segment or None, _stored_scores(scores), w.audiences) == (r.segment, r.scores, r.audiences):
+                w = dataclasses.replace(w, boundaries_version=r.boundaries_version)  # KEPT: same profile, same version
+            event, entered_or_left = self._commit_scoring(p, w, scores, totals, r)
+            if event is not None:
+                changes.append(event)
+            moves.extend(entered_or_left)
+            writes.append(w)
         self.counters.dead += len(dead)
         self.counters.changes += len(changes)
         self.counters.audience_moves += len(moves)
+        # Events first, then Redis: a profile in Redis implies its events were delivered, so a replay that
+        # finds Redis ahead of its state compares with Redis and publishes nothing twice (nor loses a change).
         await self.sinks.publish(changes, dead, moves)
+        for status, _ in await self.sinks.write_profiles(writes):
+            if status == STALE:  # another writer got there first (a worker the group already replaced)
+                self.counters.stale += 1
         for p in changed:
             key = p.stored.state.customer_id.encode()
             self.table.set(key, codec.encode(p.stored), p.msg)
         await self.table.drain()  # the batch is acked (and its offsets committed) only after this
-
-    async def _write_profiles(self, changed: list[Pending]) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
-        """Redis first; returns the change and audience events to publish. Retries with newer boundaries if refused."""
-        todo = changed
-        changes: list[tuple[bytes, bytes]] = []
-        moves: list[tuple[bytes, bytes]] = []
-        for _attempt in range(3):
-            plans = [(p, *self._plan(p)) for p in todo]
-            writes = [w for _, w, _, _ in plans if w is not None]
-            statuses = iter(await self.sinks.write_profiles(writes))
-            retry: list[Pending] = []
-            for p, w, scores, totals in plans:
-                if w is None:
-                    continue
-                status, old_bv = next(statuses)
-                if status == STALE:
-                    if old_bv > self.bounds.version:  # Redis saw newer boundaries than ours: catch up, redo
-                        retry.append(p)
-                    else:  # our state is behind Redis (a partial replay): it will catch up, keep the old scoring
-                        self.counters.stale += 1
-                    continue
-                if status == KEPT:  # a replay whose scoring Redis already holds: same boundaries version, same event
-                    w = dataclasses.replace(w, boundaries_version=old_bv)
-                event, entered_or_left = self._commit_scoring(p, w, scores, totals)
-                if event is not None:
-                    changes.append(event)
-                moves.extend(entered_or_left)
-            if not retry:
-                break
-            await self.refresh()
-            todo = retry
-        return changes, moves
 
     def _plan(self, p: Pending) -> tuple[ProfileWrite | None, Scores | None, Totals]:
         """The Redis write for a changed customer (None: never scored and still not scored)."""
@@ -244,20 +243,22 @@ class Processor:
             "aov": ranks[3], "channel": totals.channel or None, "categories": frozenset(totals.categories),
         })
 
-    def _commit_scoring(self, p: Pending, w: ProfileWrite, scores: Scores | None,
-                        totals: Totals) -> tuple[tuple[bytes, bytes] | None, list[tuple[bytes, bytes]]]:
-        """Record what Redis now holds in the state; the change event when scores or segment moved,
-        and an audience event for each audience entered or left."""
+    def _commit_scoring(self, p: Pending, w: ProfileWrite, scores: Scores | None, totals: Totals,
+                        r: StoredProfile | None) -> tuple[tuple[bytes, bytes] | None, list[tuple[bytes, bytes]]]:
+        """Record the new scoring in the state; the change event when scores or segment moved from what
+        subscribers last saw (the profile Redis holds), and an audience event for each audience entered or left."""
         st = p.stored
         event = None
-        moved = audience_events.diff(st.audiences, w.audiences)
+        seen_segment = r.segment if r is not None else None
+        seen_scores = r.scores if r is not None else None
+        moved = audience_events.diff(r.audiences if r is not None else (), w.audiences)
         moves = audience_events.events(
             st.state.customer_id, moved, w.segment, scores, totals.monetary_cents if scores else None,
             w.ranks[3] if scores else None, w.boundaries_version, w.seq + w.boundaries_version,
             p.occurred_us) if moved else []
-        if scores is not None and (scores != st.scores or w.segment != st.segment):
+        if scores is not None and (_stored_scores(scores) != seen_scores or w.segment != seen_segment):
             ev = kafka_changes.change_event(
-                st.state.customer_id, st.segment, w.segment, scores, totals,
+                st.state.customer_id, seen_segment, w.segment, scores, totals,
                 p.cause, w.boundaries_version, w.seq + w.boundaries_version, p.occurred_us)
             event = (st.state.customer_id.encode(), kafka_changes.encode(ev))
         st.scores, st.segment = scores, (w.segment or None)
@@ -274,6 +275,7 @@ class Processor:
         bounds = self.bounds
         segment_of = self.segments.segment
         pending: dict[str, Pending] = {}
+        unchanged: list[tuple[str, bytes, Scores, str | None]] = []
         for key, raw in self.table.partition_items(m.partition):
             scores, segment, bv, ranks, rules_fp = codec.decode_scoring(raw)
             if ranks is None or bv >= bounds.version:
@@ -281,11 +283,22 @@ class Processor:
             cid = key.decode()
             new = bounds.score_values(cid, ranks)
             if new == scores and segment_of(new.r, new.f) == segment and rules_fp == self.rules_fp:
-                continue  # audiences depend on the profile and the rules only: neither moved
+                unchanged.append((cid, raw, new, segment))  # audiences depend on the profile and rules only
+                continue
             pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", ctl.computed_us)
+        # A state unchanged by the new boundaries may still differ from Redis: a worker that died after its
+        # Redis write and before its changelog left a newer profile there. Rescore those against Redis too.
+        for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles([u[0] for u in unchanged])):
+            if r is not None and (r.segment, r.scores) != (segment, _stored_scores(new)):
+                pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", ctl.computed_us)
         self.counters.rescored += len(pending)
         await self._flush(pending, [])
         await self.sinks.mark_rescored(m.partition, bounds.version)
+
+
+def _stored_scores(scores: Scores | None) -> tuple[str, str, str, str] | None:
+    """Scores as the profile hash stores them, to compare with a StoredProfile."""
+    return None if scores is None else (str(scores.r), str(scores.f), str(scores.m), str(scores.aov))
 
 
 def iter_partition(items: Iterator[tuple[bytes, bytes]], partition: int, partitions: int) -> Iterator[tuple[bytes, bytes]]:

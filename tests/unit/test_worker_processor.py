@@ -19,7 +19,7 @@ from stream_app.core.model import OrderEvent
 from stream_app.core.scoring import boundaries_of
 from stream_app.core.segments import SegmentMap
 from stream_app.core.model import Totals
-from stream_app.sinks.redis_profiles import KEPT, SAME, STALE, WRITTEN
+from stream_app.sinks.redis_profiles import KEPT, SAME, STALE, WRITTEN, StoredProfile
 from stream_app.worker import control
 from stream_app.worker.processor import Msg, Processor, iter_partition
 
@@ -78,6 +78,18 @@ class TwinSinks:
                                             "ranks": w.ranks, "audiences": w.audiences,
                                             **dict(zip(w.fields[::2], w.fields[1::2]))}
             out.append((WRITTEN, 0))
+        return out
+
+    async def read_profiles(self, customer_ids):
+        out = []
+        for cid in customer_ids:
+            old = self.profiles.get(cid)
+            if old is None:
+                out.append(None)
+                continue
+            scores = tuple(old.get(k) for k in ("r_score", "f_score", "m_score", "aov_score"))
+            out.append(StoredProfile(old["seq"], old["bv"], old["segment"] or None,
+                                     scores if scores[0] is not None else None, tuple(old["audiences"])))
         return out
 
     async def publish(self, changes, dead, audience=()):
@@ -246,6 +258,38 @@ def test_a_crash_then_newer_boundaries_republish_unchanged_scoring_with_its_firs
 
     run(go())
     assert_equals_batch(evs, sinks)
+
+
+def test_a_rescore_repairs_a_profile_a_dead_worker_left_ahead_of_the_state():
+    """A worker rescored a customer in Redis (and published it), then died before its changelog: the state
+    still holds the older scoring. New boundaries that score the customer as the state does must still
+    rewrite Redis, and tell subscribers, who last saw the dead worker's scoring."""
+    import dataclasses
+
+    evs = sample_events()
+    msgs = to_msgs(evs)
+    sinks = TwinSinks()
+    table = DictTable()
+    proc = Processor(table, sinks, SegmentMap.load(), "orders")
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+
+    async def go():
+        await drive(proc, sinks, msgs, 13, nxt)
+        b1 = sinks.published
+        cid, prof = next((c, p) for c, p in sinks.profiles.items() if p["segment"] and p["r_score"] != "5")
+        old_r = prof["r_score"]
+        prof.update(bv=b1.version + 1, r_score="5")  # the dead worker's rescore under boundaries v2
+        sinks.changes.append({"customer_id": cid, "version": prof["seq"] + b1.version + 1, "segment": prof["segment"],
+                              "r_score": 5})
+        sinks.published = dataclasses.replace(b1, version=b1.version + 2)  # v3 cuts like v1's
+        p = control.partition_of(cid.encode(), PARTITIONS)
+        await proc.process([Msg(p, nxt[p], control.CONTROL_KEY, control.encode_rescore(sinks.published, 1))])
+        return cid, old_r
+
+    cid, old_r = run(go())
+    assert sinks.profiles[cid]["r_score"] == old_r and sinks.profiles[cid]["bv"] == sinks.published.version
+    last = [c for c in sinks.changes if c["customer_id"] == cid][-1]
+    assert last["r_score"] == int(old_r) and last["cause"] == "rescore"
 
 
 def test_malformed_events_become_dead_letters():
