@@ -25,6 +25,7 @@ customer in Python took 46 µs a customer, most of the worker's Redis time.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -178,30 +179,36 @@ class ProfileWriter:
 
     async def read(self, customer_ids: list[str]) -> list[StoredProfile | None]:
         """Each customer's stored profile, in one round trip (a script per ``chunk`` customers)."""
-        if not customer_ids:
-            return []
-        pipe = self.client.pipeline(transaction=False)
-        for i in range(0, len(customer_ids), self.chunk * 4):
-            pipe.eval(READ_PROFILES, 0, self.prefix, orjson.dumps(customer_ids[i : i + self.chunk * 4]))
         out: list[StoredProfile | None] = []
-        for reply in await pipe.execute():
-            for v in orjson.loads(reply) if reply != b"{}" else []:
-                if not v:
-                    out.append(None)
-                    continue
-                seq, bv, segment, r, f, m, aov, auds = (x if x is not False else None for x in v)
-                out.append(StoredProfile(int(seq), int(bv or 0), segment or None,
-                                         (r, f, m, aov) if r is not None else None,
-                                         tuple(a for a in (auds or "").split(";") if a)))
+        per_call, per_trip = self.chunk * 4, self.chunk * 40  # a rescore reads a whole partition: bounded trips
+        for start in range(0, len(customer_ids), per_trip):
+            ids = customer_ids[start : start + per_trip]
+            pipe = self.client.pipeline(transaction=False)
+            for i in range(0, len(ids), per_call):
+                pipe.eval(READ_PROFILES, 0, self.prefix, orjson.dumps(ids[i : i + per_call]))
+            out.extend(self._parse(await pipe.execute()))
         return out
 
+    @staticmethod
+    def _parse(replies: list[bytes]) -> Iterator[StoredProfile | None]:
+        for reply in replies:
+            for v in orjson.loads(reply):
+                if not v:
+                    yield None
+                    continue
+                seq, bv, segment, r, f, m, aov, auds = (x if x is not False else None for x in v)
+                yield StoredProfile(int(seq), int(bv or 0), segment or None, (r, f, m, aov) if r is not None else None,
+                                    tuple(a for a in (auds or "").split(";") if a))
+
     async def _run(self, sha: str, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
-        pipe = self.client.pipeline(transaction=False)
-        for i in range(0, len(writes), self.chunk):
-            pipe.evalsha(sha, 0, self.prefix, orjson.dumps([w.row() for w in writes[i : i + self.chunk]]))
         out: list[tuple[int, int]] = []
-        for reply in await pipe.execute():
-            out.extend((int(reply[j]), int(reply[j + 1])) for j in range(0, len(reply), 2))
+        for start in range(0, len(writes), self.chunk * 40):  # a batch is one trip; a big rescore a few
+            part = writes[start : start + self.chunk * 40]
+            pipe = self.client.pipeline(transaction=False)
+            for i in range(0, len(part), self.chunk):
+                pipe.evalsha(sha, 0, self.prefix, orjson.dumps([w.row() for w in part[i : i + self.chunk]]))
+            for reply in await pipe.execute():
+                out.extend((int(reply[j]), int(reply[j + 1])) for j in range(0, len(reply), 2))
         return out
 
 

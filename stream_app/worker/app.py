@@ -240,10 +240,14 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     async def process_orders(stream: faust.StreamT) -> None:
         processor, _ = runtime()
         offsets.install()
+        generation = None
         async for events in stream.take_events(options.batch_size, within=options.batch_wait):
             offsets.busy = True
             try:
                 batch = await offsets.admit(events)  # in offset order, nothing skipped; see worker/offsets.py
+                if batch.generation != generation:
+                    generation = batch.generation
+                    processor.reassigned()
                 await process_or_exit(processor, batch.msgs)
                 await offsets.after(batch)
             finally:
@@ -277,8 +281,9 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         if state:
             c = state["processor"].counters
             log.warning("events %d applied %d duplicates %d replayed %d dead %d changes %d stale %d rescored %d "
-                        "controls %d batches %d boundaries v%d; held %d holes %d stale-generation %d",
+                        "repaired %d controls %d batches %d boundaries v%d; held %d holes %d stale-generation %d",
                         c.events, c.applied, c.duplicates, c.replayed, c.dead, c.changes, c.stale, c.rescored,
+                        c.repaired,
                         c.controls, c.batches, state["processor"].bounds.version, offsets.guard.holds,
                         offsets.guard.holes_accepted, offsets.stale)
 

@@ -100,6 +100,7 @@ class Counters:
     audience_moves: int = 0
     stale: int = 0
     rescored: int = 0
+    repaired: int = 0  # rescored because Redis differed from the state (a dead worker's last writes)
     controls: int = 0
     batches: int = 0
     last: dict = field(default_factory=dict)
@@ -120,6 +121,7 @@ class Processor:
         self.now_us = now_us
         self.bounds = Boundaries()
         self.counters = Counters()
+        self.verified: set[int] = set()  # partitions rescored against Redis since their assignment
 
     def offer(self, bounds: Boundaries) -> None:
         if bounds.version > self.bounds.version:
@@ -286,14 +288,24 @@ class Processor:
                 unchanged.append((cid, raw, new, segment))  # audiences depend on the profile and rules only
                 continue
             pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", ctl.computed_us)
-        # A state unchanged by the new boundaries may still differ from Redis: a worker that died after its
-        # Redis write and before its changelog left a newer profile there. Rescore those against Redis too.
-        for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles([u[0] for u in unchanged])):
-            if r is not None and (r.segment, r.scores) != (segment, _stored_scores(new)):
-                pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", ctl.computed_us)
+        if m.partition not in self.verified:
+            # A state unchanged by the new boundaries may still differ from Redis: a worker that died after its
+            # Redis write and before its changelog left a newer profile there. So the first rescore of a
+            # partition since it was assigned compares those with Redis and rewrites the ones that differ;
+            # after that this worker's own writes keep Redis and the state in step.
+            ids = [u[0] for u in unchanged]
+            for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids)):
+                if r is not None and (r.segment, r.scores) != (segment, _stored_scores(new)):
+                    pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", ctl.computed_us)
+                    self.counters.repaired += 1
         self.counters.rescored += len(pending)
         await self._flush(pending, [])
+        self.verified.add(m.partition)
         await self.sinks.mark_rescored(m.partition, bounds.version)
+
+    def reassigned(self) -> None:
+        """The worker's partitions were assigned again (a rebalance): each one's next rescore checks Redis."""
+        self.verified.clear()
 
 
 def _stored_scores(scores: Scores | None) -> tuple[str, str, str, str] | None:

@@ -283,7 +283,10 @@ def test_a_rescore_repairs_a_profile_a_dead_worker_left_ahead_of_the_state():
                               "r_score": 5})
         sinks.published = dataclasses.replace(b1, version=b1.version + 2)  # v3 cuts like v1's
         p = control.partition_of(cid.encode(), PARTITIONS)
-        await proc.process([Msg(p, nxt[p], control.CONTROL_KEY, control.encode_rescore(sinks.published, 1))])
+        ctl = Msg(p, nxt[p], control.CONTROL_KEY, control.encode_rescore(sinks.published, 1))
+        successor = Processor(table, sinks, SegmentMap.load(), "orders")  # the worker that took the partition
+        await successor.process([ctl])
+        assert successor.counters.repaired == 1
         return cid, old_r
 
     cid, old_r = run(go())
