@@ -25,8 +25,9 @@ customer in Python took 46 µs a customer, most of the worker's Redis time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -165,9 +166,9 @@ class ProfileWriter:
         return self._sha
 
     async def write(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
-        """Apply every write in one round trip; returns each one's (status, stored boundaries version).
+        """Apply every write (one round trip per batch); returns each one's (status, stored boundaries version).
 
-        status is STALE (refused: Redis holds a newer seq or boundaries version), SAME or WRITTEN.
+        status is STALE (refused: Redis holds a newer seq or boundaries version), SAME, WRITTEN or KEPT.
         """
         if not writes:
             return []
@@ -178,16 +179,10 @@ class ProfileWriter:
             return await self._run(await self._load(), writes)
 
     async def read(self, customer_ids: list[str]) -> list[StoredProfile | None]:
-        """Each customer's stored profile, in one round trip (a script per ``chunk`` customers)."""
-        out: list[StoredProfile | None] = []
-        per_call, per_trip = self.chunk * 4, self.chunk * 40  # a rescore reads a whole partition: bounded trips
-        for start in range(0, len(customer_ids), per_trip):
-            ids = customer_ids[start : start + per_trip]
-            pipe = self.client.pipeline(transaction=False)
-            for i in range(0, len(ids), per_call):
-                pipe.eval(READ_PROFILES, 0, self.prefix, orjson.dumps(ids[i : i + per_call]))
-            out.extend(self._parse(await pipe.execute()))
-        return out
+        """Each customer's stored profile (one round trip per batch)."""
+        replies = await self._in_trips(customer_ids, self.chunk * 4, lambda pipe, ids: pipe.eval(
+            READ_PROFILES, 0, self.prefix, orjson.dumps(ids)))
+        return list(self._parse(replies))
 
     @staticmethod
     def _parse(replies: list[bytes]) -> Iterator[StoredProfile | None]:
@@ -201,15 +196,22 @@ class ProfileWriter:
                                     tuple(a for a in (auds or "").split(";") if a))
 
     async def _run(self, sha: str, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
-        out: list[tuple[int, int]] = []
-        for start in range(0, len(writes), self.chunk * 40):  # a batch is one trip; a big rescore a few
-            part = writes[start : start + self.chunk * 40]
+        replies = await self._in_trips(writes, self.chunk, lambda pipe, part: pipe.evalsha(
+            sha, 0, self.prefix, orjson.dumps([w.row() for w in part])))
+        return [(int(reply[j]), int(reply[j + 1])) for reply in replies for j in range(0, len(reply), 2)]
+
+    async def _in_trips(self, items: list, per_call: int, call: Callable[[Any, list], Any]) -> list:
+        """The replies of one script call per ``per_call`` items, pipelined ``chunk * 40`` items per round
+        trip: a batch is one trip, a rescore of a whole partition a few (one pipeline of a million customers
+        timed out writing the socket)."""
+        replies: list = []
+        for start in range(0, len(items), self.chunk * 40):
+            part = items[start : start + self.chunk * 40]
             pipe = self.client.pipeline(transaction=False)
-            for i in range(0, len(part), self.chunk):
-                pipe.evalsha(sha, 0, self.prefix, orjson.dumps([w.row() for w in part[i : i + self.chunk]]))
-            for reply in await pipe.execute():
-                out.extend((int(reply[j]), int(reply[j + 1])) for j in range(0, len(reply), 2))
-        return out
+            for i in range(0, len(part), per_call):
+                call(pipe, part[i : i + per_call])
+            replies.extend(await pipe.execute())
+        return replies
 
 
 def customer_key(prefix: str, customer_id: str) -> str:

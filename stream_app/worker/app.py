@@ -240,13 +240,11 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     async def process_orders(stream: faust.StreamT) -> None:
         processor, _ = runtime()
         offsets.install()
-        generation = None
         async for events in stream.take_events(options.batch_size, within=options.batch_wait):
             offsets.busy = True
             try:
                 batch = await offsets.admit(events)  # in offset order, nothing skipped; see worker/offsets.py
-                if batch.generation != generation:
-                    generation = batch.generation
+                if batch.reassigned:
                     processor.reassigned()
                 await process_or_exit(processor, batch.msgs)
                 await offsets.after(batch)

@@ -33,6 +33,7 @@ class Admitted:
     seek: set[TP] = field(default_factory=set)
     upto: dict[int, int] = field(default_factory=dict)
     generation: int = 0
+    reassigned: bool = False  # the first batch of a new consumer generation (a rebalance happened)
 
 
 class FaustOffsets:
@@ -72,10 +73,9 @@ class FaustOffsets:
     async def admit(self, events: Sequence[faust.EventT]) -> Admitted:
         consumer = self.app.consumer
         generation = self.app.consumer_generation_id
-        self.guard.new_generation(generation)
+        out = Admitted(generation=generation, reassigned=self.guard.new_generation(generation))
         owned = consumer.assignment()
         now = time.monotonic()
-        out = Admitted(generation=generation)
         for e in events:
             m = e.message
             if m.tp not in owned or m.generation_id != generation:

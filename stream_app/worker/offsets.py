@@ -67,11 +67,13 @@ class OffsetGuard:
         self.holds = 0
         self.holes_accepted = 0
 
-    def new_generation(self, generation: int) -> None:
-        """A rebalance happened: every partition starts again from the group's committed offset."""
-        if generation != self.generation:
-            self.generation = generation
-            self.lanes = {}
+    def new_generation(self, generation: int) -> bool:
+        """True when a rebalance happened: every partition starts again from the group's committed offset."""
+        if generation == self.generation:
+            return False
+        self.generation = generation
+        self.lanes = {}
+        return True
 
     def assign(self, partition: int, committed: int, now: float = 0.0) -> None:
         self.lanes[partition] = Lane(expected=committed, done=committed, last_seen=now)
