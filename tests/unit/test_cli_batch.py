@@ -119,12 +119,18 @@ def test_missing_file(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_flo_bad_count(tmp_path, capsys):
+def flo_file(tmp_path, row: str):
+    """A one-customer FLO file (the real file's header) with this row."""
     src = tmp_path / "flo.csv"
     header = ("master_id,order_channel,last_order_channel,first_order_date,last_order_date,last_order_date_online,"
               "last_order_date_offline,order_num_total_ever_online,order_num_total_ever_offline,"
               "customer_value_total_ever_offline,customer_value_total_ever_online,interested_in_categories_12")
-    src.write_text(header + "\nabc,Android App,Offline,2020-10-30,2021-02-26,2021-02-21,2021-02-26,many,1.0,139.99,799.38,[KADIN]\n")
+    src.write_text(header + "\n" + row + "\n")
+    return src
+
+
+def test_flo_bad_count(tmp_path, capsys):
+    src = flo_file(tmp_path, "abc,Android App,Offline,2020-10-30,2021-02-26,2021-02-21,2021-02-26,many,1.0,139.99,799.38,[KADIN]")
     assert run("batch", src, "--format", "flo", "--out", tmp_path / "o.csv") == 2
     assert "line 2, field 'order_num_total_ever_online': not a number" in capsys.readouterr().err
 
@@ -147,12 +153,8 @@ def test_output_gets_an_ordinary_files_mode(tmp_path):
 
 
 def test_flo_value_with_more_decimals_than_cents_stops_even_when_large(tmp_path, capsys):
-    src = tmp_path / "flo.csv"
-    header = ("master_id,order_channel,last_order_channel,first_order_date,last_order_date,last_order_date_online,"
-              "last_order_date_offline,order_num_total_ever_online,order_num_total_ever_offline,"
-              "customer_value_total_ever_offline,customer_value_total_ever_online,interested_in_categories_12")
-    src.write_text(header + "\nabc,Android App,Offline,2020-10-30,2021-02-26,2021-02-21,2021-02-26,4.0,1.0,139.99,"
-                   "45000.125,[KADIN]\n")
+    src = flo_file(tmp_path, "abc,Android App,Offline,2020-10-30,2021-02-26,2021-02-21,2021-02-26,4.0,1.0,139.99,"
+                             "45000.125,[KADIN]")
     assert run("batch", src, "--format", "flo", "--out", tmp_path / "o.csv") == 2
     assert "line 2, field 'customer_value_total_ever_online': more than 2 decimals" in capsys.readouterr().err
 
@@ -164,11 +166,7 @@ def test_retail_price_with_more_than_six_decimals_stops(tmp_path, capsys):
 
 
 def test_flo_customer_id_outside_the_schema_pattern_stops(tmp_path, capsys):
-    src = tmp_path / "flo.csv"
-    header = ("master_id,order_channel,last_order_channel,first_order_date,last_order_date,last_order_date_online,"
-              "last_order_date_offline,order_num_total_ever_online,order_num_total_ever_offline,"
-              "customer_value_total_ever_offline,customer_value_total_ever_online,interested_in_categories_12")
-    src.write_text(header + "\nab/cd,Android App,Offline,2020-10-30,2021-02-26,2021-02-21,2021-02-26,4.0,1.0,1.00,"
-                   "2.00,[KADIN]\n")
+    src = flo_file(tmp_path, "ab/cd,Android App,Offline,2020-10-30,2021-02-26,2021-02-21,2021-02-26,4.0,1.0,1.00,"
+                             "2.00,[KADIN]")
     assert run("batch", src, "--format", "flo", "--out", tmp_path / "o.csv") == 2
     assert "line 2, field 'master_id': unknown customer id format" in capsys.readouterr().err
