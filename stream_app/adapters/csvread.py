@@ -1,35 +1,46 @@
 """Reading dataset CSVs with errors that name the file, the line and the field.
 
-Columns are parsed vectorised (pandas) for speed; when a column does not
-parse, the first offending row is found and reported as a BadInput with its
-1-based line number in the file (the header is line 1).
+Columns are parsed vectorised (Arrow, pandas) for speed. When a file or a
+column does not parse, the file is scanned again line by line (textfile.py)
+to report the first problem as a BadInput with its 1-based line number in the
+file (the header is line 1, a record with a quoted line break spans several).
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
 
+from stream_app.adapters import textfile
 from stream_app.errors import BadInput
+
+#: what Arrow and the gzip/zlib modules raise on a file they cannot read
+READ_ERRORS = (ValueError, pa.ArrowException, UnicodeDecodeError, OSError, EOFError)
+#: a record may contain a quoted line break ("multi\nline"), as in any CSV writer's output
+PARSE_OPTIONS = pcsv.ParseOptions(newlines_in_values=True)
 
 
 def header(path: str | Path) -> list[str]:
     """Column names of a CSV (gzip or plain), read without loading the file."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
-            first = fh.readline()
-    except FileNotFoundError:
-        raise BadInput("no such file", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read: {exc}", source=str(path)) from None
-    if not first.strip():
-        raise BadInput("empty file, no header line", source=str(path), line=1)
-    return next(csv.reader([first]))
+    for _, row in textfile.csv_records(path):
+        return row
+    raise BadInput("empty file, no header line", source=str(path), line=1)
+
+
+def diagnose(path: str | Path, exc: BaseException) -> BadInput:
+    """The first problem of a file Arrow or pandas could not read, with its line; else the error itself."""
+    textfile.check_records(path, len(header(path)))
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return BadInput(f"cannot parse as CSV: {textfile.shorten(reason)}", source=str(path))
+
+
+def line_of(path: str | Path, record: int) -> int:
+    """The line a data record (0-based, header excluded) starts on."""
+    return textfile.record_line(path, record)
 
 
 def pick(columns: list[str], wanted: dict[str, tuple[str, ...]], source: str) -> dict[str, str]:
@@ -44,11 +55,18 @@ def pick(columns: list[str], wanted: dict[str, tuple[str, ...]], source: str) ->
 
 
 def read(path: str | Path, usecols: list[str]) -> pd.DataFrame:
-    """The named columns, all as strings (empty cells as empty strings), original row order."""
+    """The named columns, all as strings (empty cells as empty strings), original row order.
+
+    Arrow's reader, unlike pandas', refuses a row with more or fewer cells
+    than the header instead of shifting or padding it.
+    """
+    textfile.check_file(path)
     try:
-        return pd.read_csv(path, usecols=usecols, dtype=str, keep_default_na=False, na_filter=False, engine="c")
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        raise BadInput(f"cannot parse as CSV: {exc}", source=str(path)) from None
+        table = pcsv.read_csv(path, parse_options=PARSE_OPTIONS, convert_options=pcsv.ConvertOptions(
+            include_columns=usecols, column_types={c: pa.string() for c in usecols}, strings_can_be_null=False))
+    except READ_ERRORS as exc:
+        raise diagnose(path, exc) from None
+    return pd.DataFrame({c: table.column(c).to_numpy(zero_copy_only=False).astype(object) for c in usecols})
 
 
 def fail_at(mask: np.ndarray | pd.Series, index: pd.Index, values: pd.Series, reason: str, source: str, field: str):
@@ -57,7 +75,8 @@ def fail_at(mask: np.ndarray | pd.Series, index: pd.Index, values: pd.Series, re
     if not mask.any():
         return
     pos = int(np.argmax(mask))
-    raise BadInput(f"{reason}: {values.iloc[pos]!r}", source=source, line=int(index[pos]) + 2, field=field)
+    raise BadInput(f"{reason}: {textfile.shorten(repr(values.iloc[pos]))}", source=source,
+                   line=line_of(source, int(index[pos])), field=field)
 
 
 def to_number(col: pd.Series, source: str, field: str) -> np.ndarray:

@@ -7,13 +7,12 @@ and the field: in batch nothing is scored from a file that is partly wrong
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 from collections.abc import Iterator
 
+import numpy as np
 import orjson
 
+from stream_app.adapters import textfile
 from stream_app.adapters.frame import EventFrame, events_to_frame
 from stream_app.core.model import OrderEvent
 from stream_app.core.validate import parse
@@ -24,52 +23,53 @@ NUMBER_FIELDS = ("amount", "monetary")
 
 
 def read(path: str) -> EventFrame:
-    return events_to_frame(iter_events(path), str(path))
+    numbered = list(iter_numbered(path))
+    frame = events_to_frame((event for _, event in numbered), str(path))
+    frame.records = np.fromiter((line for line, _ in numbered), dtype=np.int64, count=len(numbered))
+    frame.line_of = int  # records are already line numbers
+    return frame
 
 
 def iter_events(path: str) -> Iterator[OrderEvent]:
     """Validated events of a .jsonl/.json/.csv file (optionally .gz), in file order."""
+    return (event for _, event in iter_numbered(path))
+
+
+def iter_numbered(path: str) -> Iterator[tuple[int, OrderEvent]]:
+    """(line, event) of each validated event; the first invalid one stops the read with its line and field."""
     source = str(path)
     is_csv = source.removesuffix(".gz").endswith(".csv")
     for line, obj in (_csv_objects(path) if is_csv else _json_objects(path)):
         try:
-            yield parse(obj)
+            yield line, parse(obj)
         except BadEvent as exc:
             raise BadInput(exc.reason, source=source, line=line, field=exc.field) from None
 
 
-def _open(path: str):
-    try:
-        raw = gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
-        return io.TextIOWrapper(raw, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise BadInput("no such file", source=str(path)) from None
-
-
 def _json_objects(path: str) -> Iterator[tuple[int, object]]:
-    with _open(path) as fh:
-        for n, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                yield n, orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                raise BadInput(f"malformed JSON: {exc}", source=str(path), line=n) from None
+    for n, text in textfile.text_lines(path):
+        if not text.strip():
+            continue
+        try:
+            yield n, orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise BadInput(f"malformed JSON: {textfile.shorten(str(exc))}", source=str(path), line=n) from None
 
 
 def _csv_objects(path: str) -> Iterator[tuple[int, dict]]:
-    with _open(path) as fh:
-        reader = csv.DictReader(fh)
-        for row in reader:
-            line = reader.line_num
-            obj: dict = {}
-            for key, value in row.items():
-                if key is None:
-                    raise BadInput("more cells than header columns", source=str(path), line=line)
-                if value is None or value == "":
-                    continue
-                obj[key] = _coerce(key, value, str(path), line)
-            yield line, obj
+    columns: list[str] | None = None
+    for line, row in textfile.csv_records(path):
+        if columns is None:
+            columns = row
+            continue
+        if len(row) != len(columns):
+            raise BadInput(f"{len(row)} cells where the header has {len(columns)}", source=str(path), line=line)
+        obj: dict = {}
+        for key, value in zip(columns, row):
+            if value == "":
+                continue
+            obj[key] = _coerce(key, value, str(path), line)
+        yield line, obj
 
 
 def _coerce(key: str, value: str, source: str, line: int):
@@ -81,13 +81,13 @@ def _coerce(key: str, value: str, source: str, line: int):
             number = float(value)
             return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
     except ValueError:
-        raise BadInput(f"not a number: {value!r}", source=source, line=line, field=key) from None
+        raise BadInput(f"not a number: {textfile.shorten(repr(value))}", source=source, line=line, field=key) from None
     if key == "categories":
         if value.lstrip().startswith("["):
             try:
                 return orjson.loads(value)
             except orjson.JSONDecodeError:
-                raise BadInput(f"not a JSON list: {value!r}", source=source, line=line, field=key) from None
+                raise BadInput(f"not a JSON list: {textfile.shorten(repr(value))}", source=source, line=line, field=key) from None
         return [v.strip() for v in value.split(";") if v.strip()]
     return value
 

@@ -7,13 +7,16 @@ check the vectorised batch job against the event-by-event fold.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from stream_app.core.model import SNAPSHOT, OrderEvent
+from stream_app.core.validate import limits, parse
+from stream_app.errors import BadEvent, BadInput
 
 INT_COLUMNS = ("occurred_us", "amount_cents", "orders", "monetary_cents", "first_order_us", "last_order_us")
 STR_COLUMNS = ("type", "customer_id", "order_id", "currency", "channel", "country")
@@ -28,6 +31,12 @@ class EventFrame:
     df: pd.DataFrame
     source: str = ""
     skipped: dict[str, int] = field(default_factory=dict)
+    #: where each row comes from, for error messages: its data record in the source
+    #: (0-based, header excluded; None: the row position), how to turn a record into a
+    #: 1-based line (default: record + 2), and the file column each event field is read from
+    records: np.ndarray | None = None
+    line_of: Callable[[int], int] | None = None
+    columns: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.df)
@@ -40,6 +49,30 @@ class EventFrame:
         """Sorted by time, then customer and order id: the order `events` writes and `replay` sends."""
         df = self.df.sort_values(["occurred_us", "customer_id", "order_id"], kind="stable", na_position="first")
         return EventFrame(df.reset_index(drop=True), self.source, dict(self.skipped))
+
+    def check(self, now_us: int | None = None) -> "EventFrame":
+        """Refuse the frame, at its first bad row, if any event breaks the order-event contract.
+
+        The rows are checked column-wise against :func:`limits` (fast); the
+        first offending row is then given to :func:`parse`, the worker's own
+        validator, whose reason the error carries.
+        """
+        now_us = now_us if now_us is not None else int(time.time() * 1_000_000)
+        bad = contract_violations(self.df, now_us)
+        if not bad.any():
+            return self
+        positions = np.flatnonzero(bad)
+        records = self.records[positions] if self.records is not None else positions
+        pos, record = int(positions[np.argmin(records)]), int(records.min())
+        row = next(frame_to_events(self.df.iloc[[pos]]))
+        try:
+            parse(row.to_json(), now_us)
+            reason, field_name = "breaks the order-event contract", None
+        except BadEvent as exc:
+            reason, field_name = exc.reason, exc.field
+        column = self.columns.get((field_name or "").split("[")[0], field_name)
+        line = self.line_of(record) if self.line_of else record + 2
+        raise BadInput(reason, source=self.source, line=line, field=column)
 
 
 
@@ -76,6 +109,61 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     if "categories" not in df:
         df["categories"] = [()] * len(df)
     return df[list(COLUMNS)]
+
+
+def contract_violations(df: pd.DataFrame, now_us: int) -> np.ndarray:
+    """Rows that :func:`stream_app.core.validate.parse` would refuse, as a boolean mask.
+
+    Frames hold exact units, so the schema's bounds apply to integer cents;
+    a test checks this against parse() on random events.
+    """
+    lim = limits()
+    n = len(df)
+    if n == 0:
+        return np.zeros(0, bool)
+    kind = df["type"].to_numpy(dtype=object)
+    snap = kind == SNAPSHOT
+    order = kind == "order"
+    ret = kind == "return"
+    bad = ~(snap | order | ret)
+
+    ids = df["customer_id"]
+    uniq = pd.unique(ids)
+    ok_ids = {v: isinstance(v, str) and lim.customer_id.fullmatch(v) is not None for v in uniq}
+    bad |= ~ids.map(ok_ids).to_numpy(dtype=bool)
+
+    occurred = df["occurred_us"].to_numpy()
+    bad |= (occurred > now_us + lim.future_tolerance_us) | (occurred < lim.earliest_us)
+
+    fact = ~snap
+    amount = df["amount_cents"].to_numpy()
+    lo, hi = lim.amount_cents
+    bad |= fact & ((amount < lo) | (amount > hi))
+    bad |= order & (amount < 0)
+    bad |= ret & (amount > 0)
+    lo_len, hi_len = lim.order_id_length
+    ok_order_id = df["order_id"].map(lambda v: isinstance(v, str) and lo_len <= len(v) <= hi_len).to_numpy(dtype=bool)
+    bad |= fact & ~ok_order_id
+
+    orders = df["orders"].to_numpy()
+    monetary = df["monetary_cents"].to_numpy()
+    first, last = df["first_order_us"].to_numpy(), df["last_order_us"].to_numpy()
+    bad |= snap & ((orders < lim.orders[0]) | (orders > lim.orders[1]))
+    bad |= snap & ((monetary < lim.monetary_cents[0]) | (monetary > lim.monetary_cents[1]))
+    bad |= snap & ((first < lim.earliest_us) | (first > last) | (last > occurred))
+
+    currency = df["currency"]
+    bad |= currency.map(lambda v: v is not None and not (isinstance(v, str) and lim.currency.fullmatch(v))).to_numpy(dtype=bool)
+    for name, longest in lim.text_length.items():
+        bad |= df[name].map(lambda v: v is not None and not (isinstance(v, str) and len(v) <= longest)).to_numpy(dtype=bool)
+    shortest_cat, longest_cat = lim.category_length
+
+    def bad_categories(cats) -> bool:
+        return len(cats) > lim.categories_items or any(
+            not isinstance(c, str) or not shortest_cat <= len(c) <= longest_cat for c in cats)
+
+    bad |= df["categories"].map(bad_categories).to_numpy(dtype=bool)
+    return bad
 
 
 def frame_to_events(df: pd.DataFrame) -> Iterator[OrderEvent]:

@@ -33,7 +33,7 @@ def format_us(us: int) -> str:
     """Epoch microseconds as RFC 3339 UTC with Z, seconds precision unless finer is needed."""
     dt = datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc)
     frac = us % 1_000_000
-    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    base = f"{dt.year:04d}-{dt:%m-%dT%H:%M:%S}"  # %Y does not pad years before 1000 on every libc
     return f"{base}.{frac:06d}Z" if frac else f"{base}Z"
 
 

@@ -169,4 +169,4 @@ def test_flo_customer_id_outside_the_schema_pattern_stops(tmp_path, capsys):
     src = flo_file(tmp_path, "ab/cd,Android App,Offline,2020-10-30,2021-02-26,2021-02-21,2021-02-26,4.0,1.0,1.00,"
                              "2.00,[KADIN]")
     assert run("batch", src, "--format", "flo", "--out", tmp_path / "o.csv") == 2
-    assert "line 2, field 'master_id': unknown customer id format" in capsys.readouterr().err
+    assert "line 2, field 'master_id': customer_id must match pattern" in capsys.readouterr().err  # the worker's reason
