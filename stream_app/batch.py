@@ -18,6 +18,10 @@ from stream_app.core.money import div_round_half_even_array, format_cents
 from stream_app.core.quintiles import score_ranks
 from stream_app.core.segments import SegmentMap
 from stream_app.core.timeutil import US_PER_DAY
+from stream_app.errors import BadInput
+
+#: int64 sums of cents are exact while the sum of all |amounts| stays below this
+INT64_SAFE_TOTAL = 2.0**62
 
 OUTPUT_COLUMNS = [
     "customer_id", "recency_days", "frequency", "monetary", "aov",
@@ -30,6 +34,9 @@ TIES = ("first", "value")
 def customer_totals(frame: EventFrame) -> pd.DataFrame:
     """Per customer (index, sorted): frequency, monetary_cents, first/last order, channel, categories."""
     df = frame.df
+    everything = np.abs(df["amount_cents"].to_numpy(np.float64)).sum() + np.abs(df["monetary_cents"].to_numpy(np.float64)).sum()
+    if everything >= INT64_SAFE_TOTAL:  # the streaming fold has no such limit (Python ints): refuse, never wrap
+        raise BadInput(f"the amounts add up to {everything:.3g} cents, more than 64-bit totals hold", source=frame.source)
     is_snap = (df["type"] == "snapshot").to_numpy()
     snaps = df[is_snap]
     facts = df[~is_snap]

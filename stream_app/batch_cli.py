@@ -11,7 +11,7 @@ from stream_app.adapters.events import write_jsonl
 from stream_app.core.segments import SegmentMap
 from stream_app.core.timeutil import parse_rfc3339
 from stream_app.errors import BadInput
-from stream_app.output import atomic_binary, write_table
+from stream_app.output import atomic_binary, check_output, write_table
 from stream_app.settings import load
 
 FORMAT = click.Choice(registry.FORMATS)
@@ -28,6 +28,7 @@ def _report_skipped(frame) -> None:
 @click.option("--out", required=True, help="JSON Lines file to write ('-' for stdout)")
 def events_cmd(input_path: str, fmt: str, out: str) -> None:
     """Write the canonical order events of a dataset, in time order."""
+    check_output(out, input_path)
     frame = registry.read(input_path, fmt).in_time_order()
     with atomic_binary(out) as fh:
         n = write_jsonl(frame, fh)
@@ -57,6 +58,7 @@ def batch_cmd(input_path: str, fmt: str, as_of: str | None, ties: str, audiences
     """Score every customer of a file: one row per customer with an order, sorted by customer_id."""
     as_of_us = parse_as_of(as_of)
     settings = load()
+    check_output(out, input_path, audiences_file or settings.audiences_file, settings.segments_file)
     segments = SegmentMap.load(settings.segments_file)
     rules = audience_rules.load(audiences_file or settings.audiences_file, segment_names=segments.names)
     frame = registry.read(input_path, fmt)

@@ -23,6 +23,15 @@ class BadInput(RfmError):
         super().__init__(f"{where}: {reason}")
 
 
+class OutputError(RfmError):
+    """A result that cannot be written where asked (a directory, a read-only folder, the input itself)."""
+
+    def __init__(self, reason: str, path: str):
+        self.reason = reason
+        self.path = path
+        super().__init__(f"{path}: {reason}")
+
+
 class BadEvent(RfmError):
     """One event that fails the order-event contract; carries a reason for the dead-letter topic."""
 
