@@ -82,7 +82,7 @@ def read(path: str) -> EventFrame:
     qty = table.column(cols["quantity"]).to_numpy().astype(np.int64)
     price = table.column(cols["price"]).to_numpy()
     _fail_line(~np.isfinite(price), "not a number", price, rows, line_of, source, cols["price"])
-    _fail_line(np.abs(price) * PRICE_SCALE > LINE_LIMIT_UNITS, f"beyond the amount limit of {_limit()}", price, rows,
+    _fail_line(np.abs(price) > LINE_LIMIT_UNITS / PRICE_SCALE, f"beyond the amount limit of {_limit()}", price, rows,
                line_of, source, cols["price"])
     price_units, inexact = csvread.to_units(price, PRICE_SCALE)
     _fail_line(inexact, csvread.too_many_decimals(PRICE_SCALE), price, rows, line_of, source, cols["price"])

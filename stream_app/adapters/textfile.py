@@ -85,7 +85,7 @@ def text_lines(path: str | Path, columns: list[str] | None = None) -> Iterator[t
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             field = _column_of_bad_byte(raw, exc.start, columns) if columns else None
-            raise BadInput(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at character {exc.start + 1} of the line "
+            raise BadInput(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at position {exc.start + 1} of the line "
                            "(save the file as UTF-8)", source=str(path), line=n, field=field) from None
         yield n, text.removeprefix("\ufeff") if n == 1 else text
 
