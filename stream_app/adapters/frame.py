@@ -127,10 +127,7 @@ def contract_violations(df: pd.DataFrame, now_us: int) -> np.ndarray:
     ret = kind == "return"
     bad = ~(snap | order | ret)
 
-    ids = df["customer_id"]
-    uniq = pd.unique(ids)
-    ok_ids = {v: isinstance(v, str) and lim.customer_id.fullmatch(v) is not None for v in uniq}
-    bad |= ~ids.map(ok_ids).to_numpy(dtype=bool)
+    bad |= _each_distinct(df["customer_id"], lambda v: not (isinstance(v, str) and lim.customer_id.fullmatch(v)))
 
     occurred = df["occurred_us"].to_numpy()
     bad |= (occurred > now_us + lim.future_tolerance_us) | (occurred < lim.earliest_us)
@@ -142,8 +139,7 @@ def contract_violations(df: pd.DataFrame, now_us: int) -> np.ndarray:
     bad |= order & (amount < 0)
     bad |= ret & (amount > 0)
     lo_len, hi_len = lim.order_id_length
-    ok_order_id = df["order_id"].map(lambda v: isinstance(v, str) and lo_len <= len(v) <= hi_len).to_numpy(dtype=bool)
-    bad |= fact & ~ok_order_id
+    bad |= fact & _each_distinct(df["order_id"], lambda v: not (isinstance(v, str) and lo_len <= len(v) <= hi_len))
 
     orders = df["orders"].to_numpy()
     monetary = df["monetary_cents"].to_numpy()
@@ -152,18 +148,27 @@ def contract_violations(df: pd.DataFrame, now_us: int) -> np.ndarray:
     bad |= snap & ((monetary < lim.monetary_cents[0]) | (monetary > lim.monetary_cents[1]))
     bad |= snap & ((first < lim.earliest_us) | (first > last) | (last > occurred))
 
-    currency = df["currency"]
-    bad |= currency.map(lambda v: v is not None and not (isinstance(v, str) and lim.currency.fullmatch(v))).to_numpy(dtype=bool)
+    bad |= _each_distinct(df["currency"], lambda v: not _missing(v) and not (isinstance(v, str) and lim.currency.fullmatch(v)))
     for name, longest in lim.text_length.items():
-        bad |= df[name].map(lambda v: v is not None and not (isinstance(v, str) and len(v) <= longest)).to_numpy(dtype=bool)
+        bad |= _each_distinct(df[name], lambda v, n=longest: not _missing(v) and not (isinstance(v, str) and len(v) <= n))
     shortest_cat, longest_cat = lim.category_length
 
     def bad_categories(cats) -> bool:
         return len(cats) > lim.categories_items or any(
             not isinstance(c, str) or not shortest_cat <= len(c) <= longest_cat for c in cats)
 
-    bad |= df["categories"].map(bad_categories).to_numpy(dtype=bool)
+    bad |= _each_distinct(df["categories"], bad_categories)
     return bad
+
+
+def _each_distinct(col: pd.Series, test: Callable[[object], object]) -> np.ndarray:
+    """``bool(test(value))`` per row, computed once per distinct value (ids, channels, category lists repeat)."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=False)
+    return np.fromiter((bool(test(v)) for v in uniques), bool, len(uniques))[codes]
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def frame_to_events(df: pd.DataFrame) -> Iterator[OrderEvent]:

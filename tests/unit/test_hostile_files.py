@@ -328,3 +328,40 @@ def test_random_retail_rows_give_a_table_or_one_error_line(tmp_path, capsys, row
         assert code == 2 and not out.exists()
         errors = [line for line in err.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and errors[0].startswith(f"error: {src}"), err
+
+
+event_values = {
+    "type": st.sampled_from(["order", "return", "snapshot", "x"]),
+    "customer_id": st.sampled_from(["17850", "a" * 65, "١٢", "", 7]) | st.text(max_size=4),
+    "occurred_at": st.sampled_from(["2011-01-04T10:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59Z",
+                                    "2011-02-30T00:00:00Z", "2011-01-04", 5]),
+    "order_id": st.sampled_from(["a", "", "x" * 129, None]),
+    "amount": st.sampled_from([0, 1.5, -1, 1e9, 1e9 + 0.01, -1e308, 10**30, "1", None]),
+    "orders": st.sampled_from([0, 10**7, 10**7 + 1, -1, 1.5, 10**19]),
+    "monetary": st.sampled_from([0, 12.34, 1e9 + 1, -5]),
+    "first_order_at": st.sampled_from(["2010-01-01T00:00:00Z", "1899-01-01T00:00:00Z", "x"]),
+    "last_order_at": st.sampled_from(["2011-01-01T00:00:00Z", "2012-01-01T00:00:00Z"]),
+    "categories": st.sampled_from([[], ["A"], [""], ["x" * 65], ["a"] * 65, "A"]),
+    "currency": st.sampled_from(["GBP", "gbp", 1]),
+}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(objs=st.lists(st.fixed_dictionaries({}, optional=event_values), min_size=1, max_size=5), as_csv=st.booleans())
+def test_random_events_give_a_table_or_one_error_line(tmp_path, capsys, objs, as_csv):
+    if as_csv:
+        keys = sorted(event_values)
+        src = tmp_path / "fuzz.csv"
+        src.write_text("\n".join([",".join(keys)] + [",".join(
+            _cell("" if o.get(k) is None else json.dumps(o[k]) if isinstance(o[k], list) else str(o[k])) for k in keys)
+            for o in objs]) + "\n", encoding="utf-8")
+    else:
+        src = tmp_path / "fuzz.jsonl"
+        src.write_text("\n".join(json.dumps(o, ensure_ascii=False) for o in objs) + "\n", encoding="utf-8")
+    out = tmp_path / "fuzz.out.csv"
+    out.unlink(missing_ok=True)
+    code = main(["batch", str(src), "--format", "events", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code in (0, 2) and (code == 0) == out.exists()
+    if code == 2:
+        assert err.count("error: ") == 1 and err.startswith(f"error: {src}, line ") and len(err.splitlines()) == 1, err
