@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """A message that stays one line whatever a file name or a cell holds (line breaks shown escaped)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class RfmError(Exception):
     """Root of every error rfm-stream raises on purpose."""
 
@@ -20,7 +25,7 @@ class BadInput(RfmError):
             where += f", line {line}"
         if field:
             where += f", field {field!r}"
-        super().__init__(f"{where}: {reason}")
+        super().__init__(one_line(f"{where}: {reason}"))
 
 
 class OutputError(RfmError):
@@ -29,7 +34,7 @@ class OutputError(RfmError):
     def __init__(self, reason: str, path: str):
         self.reason = reason
         self.path = path
-        super().__init__(f"{path}: {reason}")
+        super().__init__(one_line(f"{path}: {reason}"))
 
 
 class BadEvent(RfmError):

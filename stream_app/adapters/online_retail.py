@@ -19,14 +19,13 @@ contract refuses it (frame.check), never wrapped.
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
-
-from functools import partial
 
 from stream_app.adapters import csvread, textfile
 from stream_app.adapters.frame import MISSING_TIME, EventFrame, normalise

@@ -97,11 +97,12 @@ RETAIL_CASES = {
 }
 
 
+@pytest.mark.parametrize("command", ["batch", "events"])  # events never writes what --format events refuses
 @pytest.mark.parametrize("case", RETAIL_CASES)
-def test_hostile_retail_rows(tmp_path, capsys, case):
+def test_hostile_retail_rows(tmp_path, capsys, case, command):
     rows, expect = RETAIL_CASES[case]
     src = write(tmp_path / "retail.csv", "\n".join([RETAIL_HEADER, RETAIL_OK, *rows]) + "\n")
-    assert refused(capsys, tmp_path, "batch", str(src), "--format", "online-retail") == f"{src}, {expect}"
+    assert refused(capsys, tmp_path, command, str(src), "--format", "online-retail") == f"{src}, {expect}"
 
 
 def test_latin1_byte_names_its_line_and_column(tmp_path, capsys):
