@@ -59,7 +59,7 @@ def read(path: str) -> EventFrame:
     for field in ("value_online", "value_offline"):
         num = csvread.to_number(col(field), source, cols[field])
         csvread.fail_at(num < 0, raw.index, col(field), "negative value", source, cols[field])
-        csvread.fail_at(num * 100 > lim.monetary_cents[1], raw.index, col(field),
+        csvread.fail_at(num > lim.monetary_cents[1] / 100, raw.index, col(field),
                         f"beyond the amount limit of {lim.monetary_cents[1] // 100:,}", source, cols[field])
         monetary += csvread.exact_units(num, 100, col(field), source, cols[field])
     first = csvread.to_epoch_us(col("first"), source, cols["first"])

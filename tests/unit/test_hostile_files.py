@@ -366,3 +366,37 @@ def test_random_events_give_a_table_or_one_error_line(tmp_path, capsys, objs, as
     assert code in (0, 2) and (code == 0) == out.exists()
     if code == 2:
         assert err.count("error: ") == 1 and err.startswith(f"error: {src}, line ") and len(err.splitlines()) == 1, err
+
+
+flo_cells = {
+    "cid": st.sampled_from(["abc", "ab/cd", "１２", "a" * 65, "", "x y"]),
+    "first": st.sampled_from(["2020-10-30", "0001-01-01", "2021-02-27", "2020-02-30", "", "x"]),
+    "last": st.sampled_from(["2021-02-26", "9999-12-31", "2021-02-26T10:00:00+03:00"]),
+    "online": st.sampled_from(["4.0", "1e19", "1e308", "-1", "1.5", "nan", "", "10000000"]),
+    "offline": st.sampled_from(["1.0", "1e17", "inf", "0"]),
+    "v_off": st.sampled_from(["139.99", "1e17", "-0.01", "0.001", "nan", "999999999.99"]),
+    "v_on": st.sampled_from(["799.38", "1e308", "0.01"]),
+    "cats": st.sampled_from(["[KADIN]", "[]", "", "KADIN", "[,]", "['']", '"[A, B]"', "[" + "K" * 70 + "]"]),
+}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.fixed_dictionaries(flo_cells), min_size=1, max_size=4))
+def test_random_flo_rows_give_a_table_or_one_error_line(tmp_path, capsys, rows):
+    src = tmp_path / "fuzz.csv"
+    src.write_text("\n".join([FLO_HEADER] + [flo_row(**r) for r in rows]) + "\n", encoding="utf-8")
+    out = tmp_path / "fuzz.out.csv"
+    out.unlink(missing_ok=True)
+    code = main(["batch", str(src), "--format", "flo", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code in (0, 2) and (code == 0) == out.exists()
+    if code == 2:
+        assert err.count("error: ") == 1 and err.startswith(f"error: {src}") and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("us,text", [(-62_135_596_800_000_000, "0001-01-01T00:00:00Z"),
+                                     (-2_208_988_800_000_001, "1899-12-31T23:59:59.999999Z")])
+def test_times_always_format_with_four_digit_years(us, text):
+    from stream_app.core.timeutil import format_us, parse_rfc3339
+
+    assert format_us(us) == text and parse_rfc3339(text) == us
