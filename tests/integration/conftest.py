@@ -25,8 +25,8 @@ import pytest
 
 from stream_app import batch
 from stream_app.adapters import registry
-from stream_app.settings import PROJECT_ROOT
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA = PROJECT_ROOT.parent / "shared" / "data"
 ONLINE_RETAIL = str(DATA / "online_retail.csv.gz")
 FLO = str(DATA / "flo_data_20k.csv.gz")

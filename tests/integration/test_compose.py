@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from stream_app.cli import cli
-from stream_app.settings import ENV, PROJECT_ROOT
+from stream_app.settings import ENV
 from stream_app.stack import kafka
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 #: server.properties keys that name addresses or paths, which necessarily differ inside a container
 ADDRESS_KEYS = {"listeners", "advertised.listeners", "listener.security.protocol.map", "controller.quorum.voters", "log.dirs"}
