@@ -157,7 +157,7 @@ def test_installed_batch_on_online_retail_equals_the_checkout(installed, tmp_pat
     print(f"\ninstalled batch on Online Retail: {elapsed:.1f}s")
 
 
-def test_installed_worker_replay_and_sync_equal_batch(installed, deployment, harness, redis_url):
+def test_installed_worker_replay_and_sync_equal_batch(installed, deployment, harness):
     """A worker, replay, sync, customer and segments, all from the venv, on the real stack."""
     events = installed.elsewhere / "online_retail.jsonl"
     proc = installed.run(installed.rfm_stream, "events", str(ONLINE_RETAIL), "--format", "online-retail",
