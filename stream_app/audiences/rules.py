@@ -138,16 +138,48 @@ class AudienceRules:
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever what the rules select changes (not with comments or layout of the file)."""
+        """Changes whenever what the rules select changes, and only then.
+
+        The worker stores it with the published boundaries and compares it on
+        every start: a fingerprint that differed between two runs of the same
+        file would rescore every customer on every restart. So it hashes
+        :meth:`canonical`, which holds no ``repr`` of a set (whose order
+        follows the process's hash seed), and not descriptions, comments,
+        layout, or the order of audiences, conditions and list values.
+        """
         import hashlib
 
-        return hashlib.sha256(repr(self.audiences).encode()).hexdigest()[:16]
+        return hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
+
+    def canonical(self) -> str:
+        """The rules as sorted, compact JSON: equal text exactly when the rules select the same customers."""
+        import json
+
+        audiences = sorted(
+            [a.name, sorted(sorted(_canonical_condition(c) for c in alternatives) for alternatives in a.items)]
+            for a in self.audiences)
+        return json.dumps({"rules": 1, "audiences": audiences}, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=True)
 
     def __iter__(self):
         return iter(self.audiences)
 
     def __len__(self) -> int:
         return len(self.audiences)
+
+
+def _canonical_condition(cond: Condition) -> list:
+    """``[field, op, value]`` in JSON types: sets as sorted lists, money as a string of cents without trailing zeros.
+
+    A field has one kind of value, so sorting a set's values never compares a
+    number with a string, and two conditions on one field and operator hold
+    values of one type.
+    """
+    def one(v: Any) -> Any:
+        return format(v.normalize(), "f") if isinstance(v, Decimal) else v  # 25000 and 25000.0 cents: one threshold
+
+    v = cond.value
+    return [cond.field, cond.op, [one(x) for x in sorted(v)] if isinstance(v, frozenset) else one(v)]
 
 
 def profile_values(profile: Mapping[str, Any]) -> dict[str, Any]:
