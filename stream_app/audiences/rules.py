@@ -15,7 +15,6 @@ the same over a whole scored DataFrame, and the tests hold the two equal.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 import dataclasses
 from dataclasses import dataclass
@@ -24,11 +23,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from stream_app.audiences import document
+from stream_app.core.config_text import read_config_text
 from stream_app.core.money import to_cents
+from stream_app.core.names import NAME_RULE, is_name, shown
 from stream_app.core.validate import load_schema
 from stream_app.errors import ConfigError
 
@@ -54,6 +55,10 @@ LIST_OPS = ("in", "not_in", "contains_any", "contains_all")
 #: inclusive ranges of bounded fields, so that `aov_score eq 6` is refused rather than never true
 RANGES: dict[str, tuple[int, int]] = {"r_score": (1, 5), "f_score": (1, 5), "m_score": (1, 5),
                                       "aov_score": (1, 5), "rfm_sum": (3, 15)}
+#: whole-number values fit a signed 64-bit integer, as the batch path compares them in numpy int64
+MAX_INT = 2**63 - 1
+#: money thresholds in major units; as cents (x100) they still fit int64 with room to spare
+MAX_AMOUNT = 10**15
 VALUE_BANDS = ("low", "mid", "high")
 MONEY_CENTS = {"monetary": "monetary_cents", "aov": "aov_cents"}
 
@@ -230,11 +235,8 @@ def load(path: str | Path | None = None, segment_names: tuple[str, ...] | None =
     stop the load instead of matching nobody.
     """
     source = str(path or DEFAULT_AUDIENCES)
-    try:
-        text = (Path(path) if path else DEFAULT_AUDIENCES).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read the audience rules: {exc.strerror or exc}") from None
-    return parse(_decode(text, source), source, segment_names)
+    text = read_config_text(Path(path) if path else DEFAULT_AUDIENCES, "audience rules")
+    return parse(document.decode(text, source), source, segment_names)
 
 
 def parse(data: Any, source: str = "audience rules", segment_names: tuple[str, ...] | None = None) -> AudienceRules:
@@ -248,8 +250,10 @@ def parse(data: Any, source: str = "audience rules", segment_names: tuple[str, .
     audiences = []
     for i, spec in enumerate(data["audiences"]):
         name = spec["name"]
+        if not is_name(name):  # the schema's pattern, as a full match: `$` lets "vip\n" through re.search
+            raise ConfigError(f"{source}: audience {shown(name)}, key 'name': {_bad_name(name)}")
         if name in seen:
-            raise ConfigError(f"{source}: audience {name!r}, key 'name': duplicate name (audience #{seen[name] + 1} has it too)")
+            raise ConfigError(f"{source}: audience {shown(name)}, key 'name': duplicate name (audience #{seen[name] + 1} has it too)")
         seen[name] = i
         items = []
         for j, item in enumerate(spec["all"]):
@@ -260,41 +264,6 @@ def parse(data: Any, source: str = "audience rules", segment_names: tuple[str, .
                 items.append((_condition(item, name, f"all[{j}]", source, segment_names),))
         audiences.append(Audience(name=name, items=tuple(items), description=spec.get("description", "").strip()))
     return AudienceRules(tuple(audiences), source)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping, which plain YAML silently overwrites."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    keys: set = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in keys:
-            mark = key_node.start_mark
-            raise ConfigError(f"line {mark.line + 1}: key {key!r} given twice in one mapping")
-        keys.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _decode(text: str, source: str) -> Any:
-    if source.endswith(".toml"):
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}: not valid YAML: {where}{problem}") from None
 
 
 _VALIDATOR: Draft202012Validator | None = None
@@ -323,7 +292,7 @@ def _schema_message(error: ValidationError, data: Any, source: str) -> str:
     index = path[1]
     spec = data["audiences"][index]
     name = spec.get("name") if isinstance(spec, dict) else None
-    who = f"audience {name!r}" if isinstance(name, str) else f"audience #{index + 1}"
+    who = f"audience {shown(name)}" if isinstance(name, str) else f"audience #{index + 1}"
     key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[2:]).lstrip(".") or "(the audience)"
     return f"{source}: {who}, key {key!r}: {_reason(error)}"
 
@@ -331,15 +300,20 @@ def _schema_message(error: ValidationError, data: Any, source: str) -> str:
 def _reason(error: ValidationError) -> str:
     field = error.absolute_path[-1] if error.absolute_path else None
     if error.validator == "enum" and field == "field":
-        return f"unknown field {error.instance!r} (fields: {', '.join(FIELDS)})"
+        return f"unknown field {shown(error.instance)} (fields: {', '.join(FIELDS)})"
     if error.validator == "enum" and field == "op":
-        return f"unknown operator {error.instance!r} (operators: {', '.join(OPERATORS)})"
+        return f"unknown operator {shown(error.instance)} (operators: {', '.join(OPERATORS)})"
     if error.validator == "pattern" and field == "name":
-        return f"{error.instance!r} is not a valid name (lower-case letters, digits and _, starting with a letter)"
+        return _bad_name(error.instance)
     if error.validator == "type":
-        return f"{error.instance!r} is not of type {error.validator_value!r}" if not isinstance(error.instance, (dict, list)) \
+        return f"{shown(error.instance)} is not of type {error.validator_value!r}" if not isinstance(error.instance, (dict, list)) \
             else f"must be of type {error.validator_value!r}, not {type(error.instance).__name__}"
-    return error.message.splitlines()[0]
+    first = error.message.splitlines()[0]
+    return first if len(first) <= 200 else first[:200] + "..."
+
+
+def _bad_name(name: Any) -> str:
+    return f"{shown(name)} is not a valid name ({NAME_RULE})"
 
 
 def _condition(spec: dict, audience: str, key: str, source: str, segment_names: tuple[str, ...] | None) -> Condition:
@@ -347,7 +321,7 @@ def _condition(spec: dict, audience: str, key: str, source: str, segment_names: 
     kind = FIELDS[field]
 
     def fail(reason: str, sub: str = "value") -> ConfigError:
-        return ConfigError(f"{source}: audience {audience!r}, key '{key}.{sub}': {reason}")
+        return ConfigError(f"{source}: audience {shown(audience)}, key '{key}.{sub}': {reason}")
 
     if op not in KIND_OPS[kind]:
         raise fail(f"operator {op!r} does not apply to {field} (use one of {', '.join(KIND_OPS[kind])})", "op")
@@ -365,23 +339,25 @@ def _scalar(v: Any, field: str, kind: str, fail: Callable[[str], ConfigError],
             segment_names: tuple[str, ...] | None) -> int | Decimal | str:
     if kind == "int":
         if isinstance(v, bool) or not isinstance(v, int):
-            raise fail(f"{field} takes whole numbers, not {_type_name(v)} {v!r}")
-        lo, hi = RANGES.get(field, (0, None))
-        if v < lo or (hi is not None and v > hi):
-            raise fail(f"{v} is outside the range of {field} ({lo}-{hi if hi is not None else '...'})")
+            raise fail(f"{field} takes whole numbers, not {_type_name(v)} {shown(v)}")
+        lo, hi = RANGES.get(field, (0, MAX_INT))
+        if not lo <= v <= hi:
+            raise fail(f"{v} is outside the range of {field} ({lo}-{hi})")
         return v
     if kind == "money":
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise fail(f"{field} takes an amount in major units (a number), not {_type_name(v)} {v!r}")
+            raise fail(f"{field} takes an amount in major units (a number), not {_type_name(v)} {shown(v)}")
         if v != v or v in (float("inf"), float("-inf")):
-            raise fail(f"{field} takes a finite amount, not {v!r}")
+            raise fail(f"{field} takes a finite amount, not {shown(v)}")
+        if abs(v) > MAX_AMOUNT:
+            raise fail(f"{field} takes an amount of at most {MAX_AMOUNT:,} in absolute value, not {shown(v)}")
         return Decimal(repr(v) if isinstance(v, float) else v) * 100  # exact cents, maybe fractional
     if not isinstance(v, str) or not v:
-        raise fail(f"{field} takes non-empty strings, not {_type_name(v)} {v!r}")
+        raise fail(f"{field} takes non-empty strings, not {_type_name(v)} {shown(v)}")
     if field == "value_band" and v not in VALUE_BANDS:
-        raise fail(f"unknown value band {v!r} (bands: {', '.join(VALUE_BANDS)})")
+        raise fail(f"unknown value band {shown(v)} (bands: {', '.join(VALUE_BANDS)})")
     if field == "segment" and segment_names is not None and v not in segment_names:
-        raise fail(f"unknown segment {v!r} (segments of the map: {', '.join(segment_names)})")
+        raise fail(f"unknown segment {shown(v)} (segments of the map: {', '.join(segment_names)})")
     return v
 
 
