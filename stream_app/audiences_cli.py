@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from stream_app import audiences as audience_rules
@@ -67,6 +69,7 @@ def report_cmd(input_path: str | None, fmt: str | None, from_redis: bool, out: s
 
     if from_redis == bool(input_path):
         raise BadInput("give either INPUT with --format, or --from-redis", source="report")
+    _check_report_out(out, input_path)
     if from_redis:
         from stream_app.report.redis_source import read_profiles
 
@@ -82,6 +85,17 @@ def report_cmd(input_path: str | None, fmt: str | None, from_redis: bool, out: s
         scored, rules = _score(input_path, fmt, as_of, ties, audiences_file)  # type: ignore[arg-type]
         source = f"{input_path} ({fmt})"
     page = render(scored, rules, source)
-    with atomic_binary(out) as fh:
-        fh.write(page.encode())
+    try:
+        with atomic_binary(out) as fh:
+            fh.write(page.encode())
+    except OSError as exc:
+        raise BadInput(f"cannot write the report: {exc.strerror or exc}", source=out) from None
     click.echo(f"report of {len(scored):,} customers -> {out}", err=True)
+
+
+def _check_report_out(out: str, input_path: str | None) -> None:
+    """Refuse an --out that cannot become the HTML file, before the (long) scoring rather than after."""
+    if os.path.isdir(out):
+        raise BadInput("is a folder; --out names the HTML file to write", source=out)
+    if input_path and os.path.exists(out) and os.path.exists(input_path) and os.path.samefile(out, input_path):
+        raise BadInput("is the input file; the report would overwrite it", source=out)
