@@ -109,3 +109,31 @@ def test_an_out_the_report_cannot_become_is_refused_before_scoring(case, tmp_pat
     err = capsys.readouterr().err
     assert err.startswith(f"error: {out}: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert path.read_bytes() == before
+
+
+GOOD_HASH = {"segment": "champions", "r_score": "5", "f_score": "4", "m_score": "3", "frequency": "2",
+             "monetary": "10.00", "aov": "5.00", "last_order_at": "2011-01-04T10:00:00Z"}
+
+
+BAD_FIELDS = [
+    ("r_score", "9"), ("f_score", "0"), ("m_score", "x"), ("aov_score", "6"), ("rfm_sum", "99"),
+    ("frequency", "9" * 30), ("frequency", "-1"), ("monetary", "nan"), ("monetary", "1e400"), ("monetary", "9" * 30),
+    ("aov", "abc"), ("last_order_at", "yesterday"), ("last_order_at", "-" + "9" * 25), ("last_order_at", "9" * 25),
+]
+
+
+@pytest.mark.parametrize("field,value", BAD_FIELDS)
+def test_a_profile_hash_the_worker_cannot_have_written_is_skipped_and_counted(field, value):
+    from stream_app.report import redis_source
+
+    df = redis_source.profiles_frame({"good": GOOD_HASH, "bad": {**GOOD_HASH, field: value}})
+    assert list(df["customer_id"]) == ["good"] and df.attrs["unreadable"] == 1
+
+
+def test_the_report_of_the_readable_profiles_among_bad_ones():
+    from stream_app.report import redis_source
+
+    hashes = {"good": GOOD_HASH, **{f"bad{i}": {**GOOD_HASH, f: v} for i, (f, v) in enumerate(BAD_FIELDS)}}
+    df = redis_source.profiles_frame(hashes)
+    assert df.attrs["unreadable"] == len(BAD_FIELDS)
+    assert "<b>1</b><span>customers</span>" in html.render(df, rules.load(), "redis")
