@@ -3,21 +3,18 @@
 Figures are built with :class:`matplotlib.figure.Figure` directly, not pyplot:
 no global figure state, no GUI backend, nothing to close.
 
-Every label is data (segment and audience names, customer ids, profiles read
-back from Redis), so each picture is drawn with math text off: matplotlib
-would otherwise read ``$...$`` in a name as TeX and fail on it. Labels are
-cut to :data:`MAX_LABEL` characters and bar charts to :data:`MAX_BARS` bars,
-so no input makes a picture larger than matplotlib can draw.
+Labels are data (segment and audience names, customer ids, profiles read
+back from Redis), and matplotlib reads text between two ``$`` as TeX and
+fails on what it cannot parse; :func:`label` escapes every ``$`` (math text
+stays on for the log axes' ``10^n`` ticks). Labels are also cut to
+:data:`MAX_LABEL` characters and bar charts to :data:`MAX_BARS` bars, so no
+input makes a picture larger than matplotlib can draw.
 """
 
 from __future__ import annotations
 
-import functools
 import io
-from collections.abc import Callable
-from typing import TypeVar
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.colors import LinearSegmentedColormap
@@ -35,22 +32,12 @@ _HEAT = LinearSegmentedColormap.from_list("rfm", ["#f7fbff", "#6baed6", "#08306b
 MAX_LABEL = 40
 MAX_BARS = 40
 
-_Draw = TypeVar("_Draw", bound=Callable[..., bytes])
-
-
-def _plain_text(draw: _Draw) -> _Draw:
-    """Draw with matplotlib's math text off: the labels are data, and ``$`` in data is not TeX."""
-    @functools.wraps(draw)
-    def plain(*args, **kwargs):
-        with matplotlib.rc_context({"text.parse_math": False}):
-            return draw(*args, **kwargs)
-    return plain  # type: ignore[return-value]
-
 
 def label(value: object) -> str:
-    """A value as a label of at most MAX_LABEL characters, on one line."""
+    """A value as a label of at most MAX_LABEL characters, on one line, every ``$`` escaped (never math text)."""
     text = " ".join(str(value).split())
-    return text if len(text) <= MAX_LABEL else text[:MAX_LABEL - 1] + "\u2026"
+    text = text if len(text) <= MAX_LABEL else text[:MAX_LABEL - 1] + "\u2026"
+    return text.replace("$", r"\$")
 
 
 def _largest(table: pd.DataFrame, column: str) -> tuple[pd.DataFrame, str]:
@@ -67,7 +54,6 @@ def png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-@_plain_text
 def segment_shares(table: pd.DataFrame) -> bytes:
     """Share of customers beside share of revenue, per segment (largest revenue share on top)."""
     table, note = _largest(table, "customer_share")
@@ -85,7 +71,6 @@ def segment_shares(table: pd.DataFrame) -> bytes:
     return png(fig)
 
 
-@_plain_text
 def rf_grid(counts: np.ndarray, mean_cents: np.ndarray) -> bytes:
     """Two 5x5 heatmaps (R rows 5..1 top to bottom, F columns 1..5): customer counts, mean monetary."""
     fig = Figure(figsize=(8.6, 3.7))
@@ -110,7 +95,6 @@ def rf_grid(counts: np.ndarray, mean_cents: np.ndarray) -> bytes:
     return png(fig)
 
 
-@_plain_text
 def rfm_sum_histogram(counts: pd.Series, bands: pd.Series) -> bytes:
     """Customers per RFM sum (3..15), each bar coloured by its value band."""
     fig = Figure(figsize=(6.4, 3.6))
@@ -127,7 +111,6 @@ def rfm_sum_histogram(counts: pd.Series, bands: pd.Series) -> bytes:
     return png(fig)
 
 
-@_plain_text
 def frequency_scatter(scored: pd.DataFrame, labelled: pd.DataFrame) -> bytes:
     """Frequency against monetary and against AOV, log axes, coloured by band; ``labelled`` rows named.
 
@@ -173,7 +156,6 @@ def frequency_scatter(scored: pd.DataFrame, labelled: pd.DataFrame) -> bytes:
     return png(fig)
 
 
-@_plain_text
 def top_customers(top: pd.DataFrame) -> bytes:
     """Monetary of the top customers, largest on top."""
     t = top.iloc[::-1]
@@ -188,7 +170,6 @@ def top_customers(top: pd.DataFrame) -> bytes:
     return png(fig)
 
 
-@_plain_text
 def audience_sizes(table: pd.DataFrame) -> bytes:
     """Customers per audience, with the share of customers written on each bar."""
     table, note = _largest(table, "customers")

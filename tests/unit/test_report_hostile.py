@@ -93,6 +93,7 @@ def test_more_audiences_than_a_chart_holds(tmp_path):
 def test_labels_are_one_short_line():
     assert plots.label("x" * 100) == "x" * (plots.MAX_LABEL - 1) + "\u2026"
     assert plots.label("a\nb\tc") == "a b c"
+    assert plots.label("$\\frac{1}{0}$") == "\\$\\frac{1}{0}\\$"
 
 
 @pytest.mark.parametrize("case", ["the_input", "a_link_to_the_input", "a_folder"])
