@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from stream_app.core.config_text import nesting_depth_exceeds
+from stream_app.core.names import shown
 from stream_app.errors import ConfigError
 
 #: deepest nesting of lists and mappings (a rule file needs 9: audiences, all, any, value lists)
@@ -143,6 +144,13 @@ def _check_expanded(root: yaml.Node) -> None:
 
 class _BoundedLoader(_Loader):  # type: ignore[misc, valid-type]
     """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last) and overlong numbers."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML lets a scalar's own conversion error out as a bare ValueError (`2001-02-30`, `!!int abc`)
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ConfigError(f"{_line(node.start_mark)}: cannot read {shown(node.value)}: {exc}") from None
 
 
 def _construct_mapping(loader: _BoundedLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
