@@ -41,8 +41,13 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def decode(text: str, source: str) -> Any:
     """The document of a .toml file, else of YAML; ConfigError with ``FILE[, line N]: reason``."""
+    return decode_with_lines(text, source)[0]
+
+
+def decode_with_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """The document and, for YAML, the line of each path in it (``("audiences", 0, "all", 1)`` -> 7)."""
     if source.endswith(".toml"):
-        return _toml(text, source)
+        return _toml(text, source), {}
     return _yaml(text, source)
 
 
@@ -62,16 +67,16 @@ def _toml(text: str, source: str) -> Any:
     return data
 
 
-def _yaml(text: str, source: str) -> Any:
+def _yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
     try:
         _check_events(text)
         loader = _BoundedLoader(text)
         try:
             node = loader.get_single_node()
             if node is None:
-                return None
+                return None, {}
             _check_expanded(node)
-            return loader.construct_document(node)
+            return loader.construct_document(node), _lines(node)
         finally:
             loader.dispose()
     except ConfigError as exc:
@@ -140,6 +145,24 @@ def _check_expanded(root: yaml.Node) -> None:
         return size, depth
 
     measure(root)
+
+
+def _lines(root: yaml.Node) -> dict[tuple, int]:
+    """Path -> 1-based line of every node (keys of mappings by their text); bounded by _check_expanded."""
+    lines: dict[tuple, int] = {(): root.start_mark.line + 1}
+    stack: list[tuple[tuple, yaml.Node]] = [((), root)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            children = [(path + (k.value,), k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(path + (i,), v, v) for i, v in enumerate(node.value)]
+        else:
+            continue
+        for child_path, where, child in children:
+            lines[child_path] = where.start_mark.line + 1
+            stack.append((child_path, child))
+    return lines
 
 
 class _BoundedLoader(_Loader):  # type: ignore[misc, valid-type]

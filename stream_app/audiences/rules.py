@@ -236,32 +236,44 @@ def load(path: str | Path | None = None, segment_names: tuple[str, ...] | None =
     """
     source = str(path or DEFAULT_AUDIENCES)
     text = read_config_text(Path(path) if path else DEFAULT_AUDIENCES, "audience rules")
-    return parse(document.decode(text, source), source, segment_names)
+    data, lines = document.decode_with_lines(text, source)
+    return parse(data, source, segment_names, lines)
 
 
-def parse(data: Any, source: str = "audience rules", segment_names: tuple[str, ...] | None = None) -> AudienceRules:
-    """Rules from an already decoded document (a dict), validated and compiled."""
+def parse(data: Any, source: str = "audience rules", segment_names: tuple[str, ...] | None = None,
+          lines: Mapping[tuple, int] | None = None) -> AudienceRules:
+    """Rules from an already decoded document (a dict), validated and compiled.
+
+    ``lines`` (document path -> line, from :func:`document.decode_with_lines`)
+    lets each error name the line of the file it is about.
+    """
+    def at(*path: object) -> str:
+        return _at(source, lines, path)
+
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: not a mapping with an 'audiences' list (found {_type_name(data)})")
+        raise ConfigError(f"{at()}: not a mapping with an 'audiences' list (found {_type_name(data)})")
     errors = sorted(_validator().iter_errors(data), key=_error_order)
     if errors:
-        raise ConfigError(_schema_message(errors[0], data, source))
+        raise ConfigError(_schema_message(errors[0], data, at(*errors[0].absolute_path)))
     seen: dict[str, int] = {}
     audiences = []
     for i, spec in enumerate(data["audiences"]):
         name = spec["name"]
         if not is_name(name):  # the schema's pattern, as a full match: `$` lets "vip\n" through re.search
-            raise ConfigError(f"{source}: audience {shown(name)}, key 'name': {_bad_name(name)}")
+            raise ConfigError(f"{at('audiences', i, 'name')}: audience {shown(name)}, key 'name': {_bad_name(name)}")
         if name in seen:
-            raise ConfigError(f"{source}: audience {shown(name)}, key 'name': duplicate name (audience #{seen[name] + 1} has it too)")
+            raise ConfigError(f"{at('audiences', i, 'name')}: audience {shown(name)}, key 'name': duplicate name "
+                              f"(audience #{seen[name] + 1} has it too)")
         seen[name] = i
         items = []
         for j, item in enumerate(spec["all"]):
             if "any" in item:
-                items.append(tuple(_condition(c, name, f"all[{j}].any[{k}]", source, segment_names)
+                items.append(tuple(_condition(c, name, f"all[{j}].any[{k}]", segment_names,
+                                              lambda sub, j=j, k=k: at("audiences", i, "all", j, "any", k, sub))
                                    for k, c in enumerate(item["any"])))
             else:
-                items.append((_condition(item, name, f"all[{j}]", source, segment_names),))
+                items.append((_condition(item, name, f"all[{j}]", segment_names,
+                                         lambda sub, j=j: at("audiences", i, "all", j, sub)),))
         audiences.append(Audience(name=name, items=tuple(items), description=spec.get("description", "").strip()))
     return AudienceRules(tuple(audiences), source)
 
@@ -282,6 +294,16 @@ def _error_order(error: ValidationError) -> tuple:
     """Document order, then the most specific error first."""
     path = tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.absolute_path)
     return path, error.validator not in ("enum", "additionalProperties", "required", "type")
+
+
+def _at(source: str, lines: Mapping[tuple, int] | None, path: tuple) -> str:
+    """``FILE, line N`` for the deepest part of ``path`` whose line is known, else ``FILE``."""
+    if lines:
+        for end in range(len(path), -1, -1):
+            line = lines.get(tuple(path[:end]))
+            if line is not None:
+                return f"{source}, line {line}"
+    return source
 
 
 def _schema_message(error: ValidationError, data: Any, source: str) -> str:
@@ -316,12 +338,14 @@ def _bad_name(name: Any) -> str:
     return f"{shown(name)} is not a valid name ({NAME_RULE})"
 
 
-def _condition(spec: dict, audience: str, key: str, source: str, segment_names: tuple[str, ...] | None) -> Condition:
+def _condition(spec: dict, audience: str, key: str, segment_names: tuple[str, ...] | None,
+               at: Callable[[str], str]) -> Condition:
+    """One condition compiled; ``at(sub)`` names the file (and line) of its key ``sub``."""
     field, op, raw = spec["field"], spec["op"], spec["value"]
     kind = FIELDS[field]
 
     def fail(reason: str, sub: str = "value") -> ConfigError:
-        return ConfigError(f"{source}: audience {shown(audience)}, key '{key}.{sub}': {reason}")
+        return ConfigError(f"{at(sub)}: audience {shown(audience)}, key '{key}.{sub}': {reason}")
 
     if op not in KIND_OPS[kind]:
         raise fail(f"operator {op!r} does not apply to {field} (use one of {', '.join(KIND_OPS[kind])})", "op")
