@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from stream_app import audiences as audience_rules
@@ -67,6 +69,7 @@ def report_cmd(input_path: str | None, fmt: str | None, from_redis: bool, out: s
 
     if from_redis == bool(input_path):
         raise BadInput("give either INPUT with --format, or --from-redis", source="report")
+    _check_report_out(out, input_path)
     if from_redis:
         from stream_app.report.redis_source import read_profiles
 
@@ -75,13 +78,39 @@ def report_cmd(input_path: str | None, fmt: str | None, from_redis: bool, out: s
         settings = load()
         rules = _rules(audiences_file, SegmentMap.load(settings.segments_file))
         scored = read_profiles(settings.redis_url, settings.redis_prefix)
-        source = f"live profiles in {settings.redis_url} (prefix {settings.redis_prefix!r})"
+        source = f"live profiles in {_without_password(settings.redis_url)} (prefix {settings.redis_prefix!r})"
+        if scored.attrs.get("unreadable"):
+            click.echo(f"skipped {scored.attrs['unreadable']:,} profile hashes that are not profiles the worker writes",
+                       err=True)
     else:
         if not fmt:
             raise BadInput("--format is required with INPUT", source="report")
         scored, rules = _score(input_path, fmt, as_of, ties, audiences_file)  # type: ignore[arg-type]
         source = f"{input_path} ({fmt})"
     page = render(scored, rules, source)
-    with atomic_binary(out) as fh:
-        fh.write(page.encode())
+    try:
+        with atomic_binary(out) as fh:
+            fh.write(page.encode())
+    except OSError as exc:
+        raise BadInput(f"cannot write the report: {exc.strerror or exc}", source=out) from None
     click.echo(f"report of {len(scored):,} customers -> {out}", err=True)
+
+
+def _without_password(url: str) -> str:
+    """The URL as the report may show it: a password (redis://:secret@host) becomes ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _check_report_out(out: str, input_path: str | None) -> None:
+    """Refuse an --out that cannot become the HTML file, before the (long) scoring rather than after."""
+    if os.path.isdir(out):
+        raise BadInput("is a folder; --out names the HTML file to write", source=out)
+    if input_path and os.path.exists(out) and os.path.exists(input_path) and os.path.samefile(out, input_path):
+        raise BadInput("is the input file; the report would overwrite it", source=out)

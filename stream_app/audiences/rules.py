@@ -15,7 +15,6 @@ the same over a whole scored DataFrame, and the tests hold the two equal.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 import dataclasses
 from dataclasses import dataclass
@@ -24,11 +23,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from stream_app.audiences import document
+from stream_app.core.config_text import read_config_text
 from stream_app.core.money import to_cents
+from stream_app.core.names import NAME_RULE, is_name, shown
 from stream_app.core.validate import load_schema
 from stream_app.errors import ConfigError
 
@@ -54,6 +55,10 @@ LIST_OPS = ("in", "not_in", "contains_any", "contains_all")
 #: inclusive ranges of bounded fields, so that `aov_score eq 6` is refused rather than never true
 RANGES: dict[str, tuple[int, int]] = {"r_score": (1, 5), "f_score": (1, 5), "m_score": (1, 5),
                                       "aov_score": (1, 5), "rfm_sum": (3, 15)}
+#: whole-number values fit a signed 64-bit integer, as the batch path compares them in numpy int64
+MAX_INT = 2**63 - 1
+#: money thresholds in major units; as cents (x100) they still fit int64 with room to spare
+MAX_AMOUNT = 10**15
 VALUE_BANDS = ("low", "mid", "high")
 MONEY_CENTS = {"monetary": "monetary_cents", "aov": "aov_cents"}
 
@@ -138,16 +143,48 @@ class AudienceRules:
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever what the rules select changes (not with comments or layout of the file)."""
+        """Changes whenever what the rules select changes, and only then.
+
+        The worker stores it with the published boundaries and compares it on
+        every start: a fingerprint that differed between two runs of the same
+        file would rescore every customer on every restart. So it hashes
+        :meth:`canonical`, which holds no ``repr`` of a set (whose order
+        follows the process's hash seed), and not descriptions, comments,
+        layout, or the order of audiences, conditions and list values.
+        """
         import hashlib
 
-        return hashlib.sha256(repr(self.audiences).encode()).hexdigest()[:16]
+        return hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
+
+    def canonical(self) -> str:
+        """The rules as sorted, compact JSON: equal text exactly when the rules select the same customers."""
+        import json
+
+        audiences = sorted(
+            [a.name, sorted(sorted(_canonical_condition(c) for c in alternatives) for alternatives in a.items)]
+            for a in self.audiences)
+        return json.dumps({"rules": 1, "audiences": audiences}, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=True)
 
     def __iter__(self):
         return iter(self.audiences)
 
     def __len__(self) -> int:
         return len(self.audiences)
+
+
+def _canonical_condition(cond: Condition) -> list:
+    """``[field, op, value]`` in JSON types: sets as sorted lists, money as a string of cents without trailing zeros.
+
+    A field has one kind of value, so sorting a set's values never compares a
+    number with a string, and two conditions on one field and operator hold
+    values of one type.
+    """
+    def one(v: Any) -> Any:
+        return format(v.normalize(), "f") if isinstance(v, Decimal) else v  # 25000 and 25000.0 cents: one threshold
+
+    v = cond.value
+    return [cond.field, cond.op, [one(x) for x in sorted(v)] if isinstance(v, frozenset) else one(v)]
 
 
 def profile_values(profile: Mapping[str, Any]) -> dict[str, Any]:
@@ -198,71 +235,47 @@ def load(path: str | Path | None = None, segment_names: tuple[str, ...] | None =
     stop the load instead of matching nobody.
     """
     source = str(path or DEFAULT_AUDIENCES)
-    try:
-        text = (Path(path) if path else DEFAULT_AUDIENCES).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read the audience rules: {exc.strerror or exc}") from None
-    return parse(_decode(text, source), source, segment_names)
+    text = read_config_text(Path(path) if path else DEFAULT_AUDIENCES, "audience rules")
+    data, lines = document.decode_with_lines(text, source)
+    return parse(data, source, segment_names, lines)
 
 
-def parse(data: Any, source: str = "audience rules", segment_names: tuple[str, ...] | None = None) -> AudienceRules:
-    """Rules from an already decoded document (a dict), validated and compiled."""
+def parse(data: Any, source: str = "audience rules", segment_names: tuple[str, ...] | None = None,
+          lines: Mapping[tuple, int] | None = None) -> AudienceRules:
+    """Rules from an already decoded document (a dict), validated and compiled.
+
+    ``lines`` (document path -> line, from :func:`document.decode_with_lines`)
+    lets each error name the line of the file it is about.
+    """
+    def at(*path: object) -> str:
+        return _at(source, lines, path)
+
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: not a mapping with an 'audiences' list (found {_type_name(data)})")
+        raise ConfigError(f"{at()}: not a mapping with an 'audiences' list (found {_type_name(data)})")
     errors = sorted(_validator().iter_errors(data), key=_error_order)
     if errors:
-        raise ConfigError(_schema_message(errors[0], data, source))
+        raise ConfigError(_schema_message(errors[0], data, at(*errors[0].absolute_path)))
     seen: dict[str, int] = {}
     audiences = []
     for i, spec in enumerate(data["audiences"]):
         name = spec["name"]
+        if not is_name(name):  # the schema's pattern, as a full match: `$` lets "vip\n" through re.search
+            raise ConfigError(f"{at('audiences', i, 'name')}: audience {shown(name)}, key 'name': {_bad_name(name)}")
         if name in seen:
-            raise ConfigError(f"{source}: audience {name!r}, key 'name': duplicate name (audience #{seen[name] + 1} has it too)")
+            raise ConfigError(f"{at('audiences', i, 'name')}: audience {shown(name)}, key 'name': duplicate name "
+                              f"(audience #{seen[name] + 1} has it too)")
         seen[name] = i
         items = []
         for j, item in enumerate(spec["all"]):
             if "any" in item:
-                items.append(tuple(_condition(c, name, f"all[{j}].any[{k}]", source, segment_names)
+                items.append(tuple(_condition(c, name, f"all[{j}].any[{k}]", segment_names,
+                                              lambda sub, j=j, k=k: at("audiences", i, "all", j, "any", k, sub))
                                    for k, c in enumerate(item["any"])))
             else:
-                items.append((_condition(item, name, f"all[{j}]", source, segment_names),))
+                items.append((_condition(item, name, f"all[{j}]", segment_names,
+                                         lambda sub, j=j: at("audiences", i, "all", j, sub)),))
         audiences.append(Audience(name=name, items=tuple(items), description=spec.get("description", "").strip()))
     return AudienceRules(tuple(audiences), source)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping, which plain YAML silently overwrites."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    keys: set = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in keys:
-            mark = key_node.start_mark
-            raise ConfigError(f"line {mark.line + 1}: key {key!r} given twice in one mapping")
-        keys.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _decode(text: str, source: str) -> Any:
-    if source.endswith(".toml"):
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}: not valid YAML: {where}{problem}") from None
 
 
 _VALIDATOR: Draft202012Validator | None = None
@@ -283,6 +296,16 @@ def _error_order(error: ValidationError) -> tuple:
     return path, error.validator not in ("enum", "additionalProperties", "required", "type")
 
 
+def _at(source: str, lines: Mapping[tuple, int] | None, path: tuple) -> str:
+    """``FILE, line N`` for the deepest part of ``path`` whose line is known, else ``FILE``."""
+    if lines:
+        for end in range(len(path), -1, -1):
+            line = lines.get(tuple(path[:end]))
+            if line is not None:
+                return f"{source}, line {line}"
+    return source
+
+
 def _schema_message(error: ValidationError, data: Any, source: str) -> str:
     path = list(error.absolute_path)
     if len(path) < 2 or path[0] != "audiences":
@@ -291,7 +314,7 @@ def _schema_message(error: ValidationError, data: Any, source: str) -> str:
     index = path[1]
     spec = data["audiences"][index]
     name = spec.get("name") if isinstance(spec, dict) else None
-    who = f"audience {name!r}" if isinstance(name, str) else f"audience #{index + 1}"
+    who = f"audience {shown(name)}" if isinstance(name, str) else f"audience #{index + 1}"
     key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[2:]).lstrip(".") or "(the audience)"
     return f"{source}: {who}, key {key!r}: {_reason(error)}"
 
@@ -299,23 +322,30 @@ def _schema_message(error: ValidationError, data: Any, source: str) -> str:
 def _reason(error: ValidationError) -> str:
     field = error.absolute_path[-1] if error.absolute_path else None
     if error.validator == "enum" and field == "field":
-        return f"unknown field {error.instance!r} (fields: {', '.join(FIELDS)})"
+        return f"unknown field {shown(error.instance)} (fields: {', '.join(FIELDS)})"
     if error.validator == "enum" and field == "op":
-        return f"unknown operator {error.instance!r} (operators: {', '.join(OPERATORS)})"
+        return f"unknown operator {shown(error.instance)} (operators: {', '.join(OPERATORS)})"
     if error.validator == "pattern" and field == "name":
-        return f"{error.instance!r} is not a valid name (lower-case letters, digits and _, starting with a letter)"
+        return _bad_name(error.instance)
     if error.validator == "type":
-        return f"{error.instance!r} is not of type {error.validator_value!r}" if not isinstance(error.instance, (dict, list)) \
+        return f"{shown(error.instance)} is not of type {error.validator_value!r}" if not isinstance(error.instance, (dict, list)) \
             else f"must be of type {error.validator_value!r}, not {type(error.instance).__name__}"
-    return error.message.splitlines()[0]
+    first = error.message.splitlines()[0]
+    return first if len(first) <= 200 else first[:200] + "..."
 
 
-def _condition(spec: dict, audience: str, key: str, source: str, segment_names: tuple[str, ...] | None) -> Condition:
+def _bad_name(name: Any) -> str:
+    return f"{shown(name)} is not a valid name ({NAME_RULE})"
+
+
+def _condition(spec: dict, audience: str, key: str, segment_names: tuple[str, ...] | None,
+               at: Callable[[str], str]) -> Condition:
+    """One condition compiled; ``at(sub)`` names the file (and line) of its key ``sub``."""
     field, op, raw = spec["field"], spec["op"], spec["value"]
     kind = FIELDS[field]
 
     def fail(reason: str, sub: str = "value") -> ConfigError:
-        return ConfigError(f"{source}: audience {audience!r}, key '{key}.{sub}': {reason}")
+        return ConfigError(f"{at(sub)}: audience {shown(audience)}, key '{key}.{sub}': {reason}")
 
     if op not in KIND_OPS[kind]:
         raise fail(f"operator {op!r} does not apply to {field} (use one of {', '.join(KIND_OPS[kind])})", "op")
@@ -333,23 +363,25 @@ def _scalar(v: Any, field: str, kind: str, fail: Callable[[str], ConfigError],
             segment_names: tuple[str, ...] | None) -> int | Decimal | str:
     if kind == "int":
         if isinstance(v, bool) or not isinstance(v, int):
-            raise fail(f"{field} takes whole numbers, not {_type_name(v)} {v!r}")
-        lo, hi = RANGES.get(field, (0, None))
-        if v < lo or (hi is not None and v > hi):
-            raise fail(f"{v} is outside the range of {field} ({lo}-{hi if hi is not None else '...'})")
+            raise fail(f"{field} takes whole numbers, not {_type_name(v)} {shown(v)}")
+        lo, hi = RANGES.get(field, (0, MAX_INT))
+        if not lo <= v <= hi:
+            raise fail(f"{v} is outside the range of {field} ({lo}-{hi})")
         return v
     if kind == "money":
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise fail(f"{field} takes an amount in major units (a number), not {_type_name(v)} {v!r}")
+            raise fail(f"{field} takes an amount in major units (a number), not {_type_name(v)} {shown(v)}")
         if v != v or v in (float("inf"), float("-inf")):
-            raise fail(f"{field} takes a finite amount, not {v!r}")
+            raise fail(f"{field} takes a finite amount, not {shown(v)}")
+        if abs(v) > MAX_AMOUNT:
+            raise fail(f"{field} takes an amount of at most {MAX_AMOUNT:,} in absolute value, not {shown(v)}")
         return Decimal(repr(v) if isinstance(v, float) else v) * 100  # exact cents, maybe fractional
     if not isinstance(v, str) or not v:
-        raise fail(f"{field} takes non-empty strings, not {_type_name(v)} {v!r}")
+        raise fail(f"{field} takes non-empty strings, not {_type_name(v)} {shown(v)}")
     if field == "value_band" and v not in VALUE_BANDS:
-        raise fail(f"unknown value band {v!r} (bands: {', '.join(VALUE_BANDS)})")
+        raise fail(f"unknown value band {shown(v)} (bands: {', '.join(VALUE_BANDS)})")
     if field == "segment" and segment_names is not None and v not in segment_names:
-        raise fail(f"unknown segment {v!r} (segments of the map: {', '.join(segment_names)})")
+        raise fail(f"unknown segment {shown(v)} (segments of the map: {', '.join(segment_names)})")
     return v
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from stream_app.audiences.folder import HEADER, replace_folder
 from stream_app.audiences.frame import masks
 from stream_app.audiences.rules import AudienceRules
 from stream_app.core.money import format_cents
-from stream_app.output import atomic_binary
 
 
 def sizes(scored: pd.DataFrame, rules: AudienceRules) -> pd.DataFrame:
@@ -37,19 +37,14 @@ def write_lists(scored: pd.DataFrame, rules: AudienceRules, out_dir: str | Path)
     """``NAME.csv`` per audience in out_dir: a ``customer_id`` header, then the members' ids, sorted.
 
     Every audience gets a file, an empty one too, so that a downstream job can
-    tell "nobody qualifies" from "the audience was not computed".
+    tell "nobody qualifies" from "the audience was not computed". The folder
+    is replaced whole (:mod:`stream_app.audiences.folder`): lists of another
+    rule set never sit beside these, and a failure leaves the previous folder.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ids = scored["customer_id"].astype(str).to_numpy()
-    written = []
-    for name, mask in masks(scored, rules).items():
-        members = sorted(ids[mask])
-        path = out / f"{name}.csv"
-        with atomic_binary(str(path)) as fh:
-            fh.write(("customer_id\n" + "".join(f"{m}\n" for m in members)).encode())
-        written.append(path)
-    return written
+    lists = {name: HEADER + "".join(f"{m}\n" for m in sorted(ids[mask])).encode()
+             for name, mask in masks(scored, rules).items()}
+    return replace_folder(out_dir, lists)
 
 
 def format_sizes(table: pd.DataFrame) -> str:

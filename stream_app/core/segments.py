@@ -2,7 +2,9 @@
 
 The 5x5 map is configuration (stream_app/config/segments.json, or the file
 named by RFM_SEGMENTS) so that a team can rename or remap segments without
-touching code.
+touching code. Segment names follow the same rule as audience names
+(:mod:`stream_app.core.names`): they become Redis keys and labels on the
+report's pictures.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from stream_app.core.config_text import read_config_text
+from stream_app.core.names import NAME_RULE, is_name, shown
 from stream_app.errors import ConfigError
 
 #: a package resource, so that an installed wheel finds it wherever it lives
@@ -28,8 +32,8 @@ class SegmentMap:
             if not isinstance(row, list) or len(row) != 5:
                 raise ConfigError(f"{source}: row 'R{r}' must be a list of 5 segment names (F1..F5)")
             for f, name in enumerate(row, start=1):
-                if not isinstance(name, str) or not name.strip():
-                    raise ConfigError(f"{source}: R{r} F{f} must be a non-empty segment name")
+                if not is_name(name):
+                    raise ConfigError(f"{source}, field 'R{r}': F{f} {shown(name)} is not a valid segment name ({NAME_RULE})")
                 cells[(r, f)] = name
         self._cells = cells
         self.names = tuple(sorted(set(cells.values())))
@@ -46,10 +50,14 @@ class SegmentMap:
 @lru_cache(maxsize=8)
 def _load(file: str) -> SegmentMap:
     path = file or str(DEFAULT_SEGMENTS)
+    text = read_config_text(Path(file) if file else DEFAULT_SEGMENTS, "segment map")
     try:
-        data = json.loads((Path(file) if file else DEFAULT_SEGMENTS).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot read the segment map: {exc}") from exc
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits; thousands of nested brackets
+        reason = "nested too deep" if isinstance(exc, RecursionError) else str(exc).split(":")[0]
+        raise ConfigError(f"{path}: not a segment map: {reason}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the segment map must be a JSON object of rows R1..R5")
     return SegmentMap(data, source=path)

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import base64
 import html
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
 
 from stream_app.audiences.rules import AudienceRules
 from stream_app.audiences.summary import format_money, sizes
-from stream_app.core.timeutil import format_us
 from stream_app.report import plots, tables
 
 TOP_LABELLED = 5
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:24px 32px;color:#1f2933;background:#fff}
@@ -53,7 +53,7 @@ def render(scored: pd.DataFrame, rules: AudienceRules, source: str) -> str:
             f"<div class='kpi'><b>{_e(v)}</b><span>{_e(k)}</span></div>"
             for k, v in (("customers", f"{n:,}"), ("revenue (net)", money(total)),
                          ("orders", f"{int(scored['frequency'].sum()):,}" if n else "0"),
-                         ("latest order", format_us(last)[:10] if last is not None else "-"))) + "</div>",
+                         ("latest order", day(last) if last is not None else "-"))) + "</div>",
     ]
     if n:
         parts += [_segments(scored), _grid(scored), _sums(scored), _frequency(scored), _top(scored)]
@@ -160,6 +160,16 @@ def money(cents: float | int) -> str:
     if cents is None or (isinstance(cents, float) and np.isnan(cents)):
         return "-"
     return format_money(int(round(cents)))
+
+
+def day(us: int) -> str:
+    """The UTC date of epoch microseconds, for any integer: an event at 0001-01-01T00:00+01:00 falls in year 0,
+    which :class:`datetime` cannot hold, and ``strftime`` writes year 1 as ``1`` on glibc."""
+    try:
+        dt = _EPOCH + timedelta(microseconds=int(us))
+    except OverflowError:
+        return "before 0001-01-01" if us < 0 else "after 9999-12-31"
+    return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
 
 
 def pct(share: float) -> str:

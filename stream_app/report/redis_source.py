@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ import pandas as pd
 from stream_app.audiences.rules import parse_categories
 from stream_app.core.money import aov_cents, format_cents, to_cents
 from stream_app.core.segments import value_band
-from stream_app.core.timeutil import US_PER_DAY, parse_rfc3339
+from stream_app.core.timeutil import US_PER_DAY, parse_rfc3339, to_us
 from stream_app.errors import BadInput, StackError
 
 BATCH = 1000
@@ -74,31 +75,69 @@ def _scan_hashes(client, prefix: str) -> Iterable[tuple[str, dict[str, str]]]:
 
 
 def profiles_frame(hashes: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
-    """Profile hashes (customer id -> decoded fields) as a scored frame; hashes without scores are left out."""
+    """Profile hashes (customer id -> decoded fields) as a scored frame; hashes without scores are left out.
+
+    A hash that cannot be a profile (a score outside 1-5, money or a time that
+    does not parse, a number beyond int64: anything another program or an old
+    version wrote under the prefix) is left out too, and counted in
+    ``frame.attrs["unreadable"]``: one bad key must not stop the report.
+    """
     rows = []
+    unreadable = 0
     for cid, h in hashes.items():
         if any(not h.get(f) for f in REQUIRED):
             continue  # a customer with returns only, or a hash being written: not scored
-        freq = int(h["frequency"])
-        cents = to_cents(h["monetary"])
-        avg = to_cents(h["aov"]) if h.get("aov") else aov_cents(cents, freq)
-        r, f, m = int(h["r_score"]), int(h["f_score"]), int(h["m_score"])
-        total = int(h["rfm_sum"]) if h.get("rfm_sum") else r + f + m
-        rows.append({
-            "customer_id": h.get("customer_id") or cid,
-            "frequency": freq,
-            "monetary_cents": cents,
-            "aov_cents": avg,
-            "last_order_us": _time_us(h["last_order_at"]),
-            "r_score": r, "f_score": f, "m_score": m,
-            "aov_score": int(h["aov_score"]) if h.get("aov_score") else pd.NA,
-            "rfm_score": h.get("rfm_score") or f"{r}{f}{m}",
-            "rfm_sum": total,
-            "value_band": h.get("value_band") or value_band(total),
-            "segment": h["segment"],
-            "channel": h.get("channel") or None,
-            "categories": tuple(sorted(parse_categories(h.get("categories")))),
-        })
+        try:
+            rows.append(_profile_row(cid, h))
+        except (ValueError, ArithmeticError, TypeError):
+            unreadable += 1
+    df = _frame(rows)
+    df.attrs["unreadable"] = unreadable
+    return df
+
+
+def _within(value: int, lo: int, hi: int) -> int:
+    if not lo <= value <= hi:
+        raise ValueError(f"{value} is outside {lo}..{hi}")
+    return value
+
+
+def _int(text: str, lo: int, hi: int) -> int:
+    return _within(int(text), lo, hi)
+
+
+#: bounds of what a worker writes, kept so that differences and sums of the frame stay within int64
+_MAX_CENTS = 10**17
+_MAX_COUNT = 2**53
+_US_RANGE = (to_us(datetime(1, 1, 1, tzinfo=timezone.utc)) - US_PER_DAY,
+             to_us(datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)))
+
+
+def _profile_row(cid: str, h: Mapping[str, str]) -> dict:
+    """One hash as a frame row; ValueError when a field cannot be what the worker writes."""
+    freq = _int(h["frequency"], 0, _MAX_COUNT)
+    cents = _within(to_cents(h["monetary"]), -_MAX_CENTS, _MAX_CENTS)
+    avg = _within(to_cents(h["aov"]), -_MAX_CENTS, _MAX_CENTS) if h.get("aov") else aov_cents(cents, freq)
+    r, f, m = (_int(h[k], 1, 5) for k in ("r_score", "f_score", "m_score"))
+    total = _int(h["rfm_sum"], 3, 15) if h.get("rfm_sum") else r + f + m
+    return {
+        "customer_id": h.get("customer_id") or cid,
+        "frequency": freq,
+        "monetary_cents": cents,
+        "aov_cents": avg,
+        "last_order_us": _within(_time_us(h["last_order_at"]), *_US_RANGE),
+        "r_score": r, "f_score": f, "m_score": m,
+        "aov_score": _int(h["aov_score"], 1, 5) if h.get("aov_score") else pd.NA,
+        "rfm_score": h.get("rfm_score") or f"{r}{f}{m}",
+        "rfm_sum": total,
+        "value_band": h.get("value_band") or value_band(total),
+        "segment": h["segment"],
+        "channel": h.get("channel") or None,
+        "categories": tuple(sorted(parse_categories(h.get("categories")))),
+    }
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["customer_id", "frequency", "monetary_cents", "aov_cents", "last_order_us",
                                      "r_score", "f_score", "m_score", "aov_score", "rfm_score", "rfm_sum",
                                      "value_band", "segment", "channel", "categories"])

@@ -149,15 +149,15 @@ def test_the_engine_never_evaluates_text():
 GOOD = "audiences:\n  - name: vip\n    all:\n      - {field: aov_score, op: eq, value: 5}\n"
 BAD = {
     "unknown_field": (GOOD.replace("aov_score", "aov_scor"),
-                      "audience 'vip', key 'all[0].field': unknown field 'aov_scor'"),
+                      "line 4: audience 'vip', key 'all[0].field': unknown field 'aov_scor'"),
     "unknown_operator": (GOOD.replace("op: eq", "op: equals"),
-                         "audience 'vip', key 'all[0].op': unknown operator 'equals'"),
+                         "line 4: audience 'vip', key 'all[0].op': unknown operator 'equals'"),
     "wrong_type": (GOOD.replace("value: 5", "value: '5'"),
-                   "audience 'vip', key 'all[0].value': aov_score takes whole numbers, not a string '5'"),
+                   "line 4: audience 'vip', key 'all[0].value': aov_score takes whole numbers, not a string '5'"),
     "duplicate_name": (GOOD + "  - name: vip\n    all:\n      - {field: f_score, op: gte, value: 4}\n",
-                       "audience 'vip', key 'name': duplicate name (audience #1 has it too)"),
+                       "line 5: audience 'vip', key 'name': duplicate name (audience #1 has it too)"),
     "not_yaml": ("audiences:\n  - name: vip\n    all: [{field: aov_score, op: eq, value: 5}\n",
-                 "not valid YAML: line 4, column 1: expected ',' or ']', but got '<stream end>'"),
+                 "line 4, column 1: not valid YAML: did not find expected ',' or ']'"),
 }
 
 
@@ -173,37 +173,37 @@ def test_bad_file_stops_the_cli_with_one_line(case, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert err.count("\n") == 1, err
-    assert err == f"error: {path}: {expected}\n" if case != "unknown_field" and case != "unknown_operator" \
-        else err.startswith(f"error: {path}: {expected} (")
+    assert err == f"error: {path}, {expected}\n" if case != "unknown_field" and case != "unknown_operator" \
+        else err.startswith(f"error: {path}, {expected} (")
 
 
 @pytest.mark.parametrize("text,expected", [
     (GOOD.replace("op: eq", "op: gt").replace("aov_score", "segment").replace("value: 5", "value: champions"),
-     "audience 'vip', key 'all[0].op': operator 'gt' does not apply to segment (use one of eq, ne, in, not_in)"),
-    (GOOD.replace("op: eq", "op: in"), "audience 'vip', key 'all[0].value': in takes a non-empty list, not a number"),
+     "line 4: audience 'vip', key 'all[0].op': operator 'gt' does not apply to segment (use one of eq, ne, in, not_in)"),
+    (GOOD.replace("op: eq", "op: in"), "line 4: audience 'vip', key 'all[0].value': in takes a non-empty list, not a number"),
     (GOOD.replace("value: 5", "value: [5]"),
-     "audience 'vip', key 'all[0].value': eq takes a single value, not a list (use in / not_in for several)"),
-    (GOOD.replace("value: 5", "value: 6"), "audience 'vip', key 'all[0].value': 6 is outside the range of aov_score (1-5)"),
-    (GOOD.replace("value: 5", "value: true"), "audience 'vip', key 'all[0].value': True is not of type"),
+     "line 4: audience 'vip', key 'all[0].value': eq takes a single value, not a list (use in / not_in for several)"),
+    (GOOD.replace("value: 5", "value: 6"), "line 4: audience 'vip', key 'all[0].value': 6 is outside the range of aov_score (1-5)"),
+    (GOOD.replace("value: 5", "value: true"), "line 4: audience 'vip', key 'all[0].value': True is not of type"),
     (GOOD.replace("aov_score, op: eq, value: 5", "aov, op: gt, value: '250'"),
-     "audience 'vip', key 'all[0].value': aov takes an amount in major units (a number), not a string '250'"),
+     "line 4: audience 'vip', key 'all[0].value': aov takes an amount in major units (a number), not a string '250'"),
     (GOOD.replace("aov_score, op: eq, value: 5", "segment, op: eq, value: champion"),
-     "audience 'vip', key 'all[0].value': unknown segment 'champion' (segments of the map: "),
+     "line 4: audience 'vip', key 'all[0].value': unknown segment 'champion' (segments of the map: "),
     (GOOD.replace("aov_score, op: eq, value: 5", "value_band, op: eq, value: top"),
-     "audience 'vip', key 'all[0].value': unknown value band 'top' (bands: low, mid, high)"),
+     "line 4: audience 'vip', key 'all[0].value': unknown value band 'top' (bands: low, mid, high)"),
     (GOOD.replace("aov_score, op: eq, value: 5", "categories, op: contains_any, value: []"),
-     "audience 'vip', key 'all[0].value': contains_any takes a non-empty list, not a list"),
-    (GOOD.replace("value: 5}", "value: 5, valu: 4}"), "audience 'vip', key 'all[0]': Additional properties are not allowed"),
+     "line 4: audience 'vip', key 'all[0].value': contains_any takes a non-empty list, not a list"),
+    (GOOD.replace("value: 5}", "value: 5, valu: 4}"), "line 4: audience 'vip', key 'all[0]': Additional properties are not allowed"),
     (GOOD.replace("{field: aov_score, op: eq, value: 5}", "{field: aov_score, op: eq}"),
-     "audience 'vip', key 'all[0]': 'value' is a required property"),
+     "line 4: audience 'vip', key 'all[0]': 'value' is a required property"),
     (GOOD.replace("    all:\n      - {field: aov_score, op: eq, value: 5}\n", "    all: []\n"),
-     "audience 'vip', key 'all': [] should be non-empty"),
-    (GOOD.replace("name: vip", "name: VIP list"), "audience 'VIP list', key 'name': 'VIP list' is not a valid name"),
+     "line 3: audience 'vip', key 'all': [] should be non-empty"),
+    (GOOD.replace("name: vip", "name: VIP list"), "line 2: audience 'VIP list', key 'name': 'VIP list' is not a valid name"),
     (GOOD.replace("value: 5}", "value: 5, op: ne}"), "line 4: key 'op' given twice in one mapping"),
-    (GOOD.replace("      - {field", "      - any: []\n      - {field"), "audience 'vip', key 'all[0].any': [] should be non-empty"),
-    ("audiences:\n  - all: [{field: r_score, op: eq, value: 1}]\n", "audience #1, key '(the audience)': 'name' is a required property"),
-    ("- just a list\n", "not a mapping with an 'audiences' list (found a list)"),
-    ("audience: []\n", "top level: 'audiences' is a required property"),
+    (GOOD.replace("      - {field", "      - any: []\n      - {field"), "line 4: audience 'vip', key 'all[0].any': [] should be non-empty"),
+    ("audiences:\n  - all: [{field: r_score, op: eq, value: 1}]\n", "line 2: audience #1, key '(the audience)': 'name' is a required property"),
+    ("- just a list\n", "line 1: not a mapping with an 'audiences' list (found a list)"),
+    ("audience: []\n", "line 1: top level: 'audiences' is a required property"),
 ])
 def test_more_bad_files_name_the_audience_and_key(tmp_path, text, expected):
     path = write(tmp_path, text)
@@ -211,7 +211,7 @@ def test_more_bad_files_name_the_audience_and_key(tmp_path, text, expected):
         rules.load(path, segment_names=SEGMENTS)
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith(f"{path}: {expected}"), message
+    assert message.startswith(f"{path}, {expected}"), message
 
 
 def test_a_missing_file_is_a_config_error(tmp_path):
@@ -231,7 +231,7 @@ def test_rfm_audiences_env_names_the_file_batch_uses(tmp_path, monkeypatch, caps
     data.write_text("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
                     "536365,1,X,1,2010-12-01 08:26:00,2.55,17850,United Kingdom\n")
     assert main(["batch", str(data), "--format", "online-retail", "--out", str(tmp_path / "o.csv")]) == 2
-    assert f"error: {path}: audience 'vip', key 'all[0].op': unknown operator" in capsys.readouterr().err
+    assert f"error: {path}, line 4: audience 'vip', key 'all[0].op': unknown operator" in capsys.readouterr().err
     good = write(tmp_path, GOOD, "good.yaml")
     assert main(["batch", str(data), "--format", "online-retail", "--audiences", str(good), "--out", str(tmp_path / "o.csv")]) == 0
     assert json.dumps(open(tmp_path / "o.csv").read().splitlines()[0].split(",")[-2:]) == '["aov_score", "audiences"]'
@@ -261,3 +261,27 @@ def test_the_workers_fast_path_selects_what_membership_selects():
         assert fast == slow
         seen.update(slow)
     assert seen == set(rules.names), "every default audience was selected at least once"
+
+
+def test_errors_name_the_line_of_the_key_they_are_about(tmp_path):
+    text = ("version: 1\n"
+            "audiences:\n"
+            "  - name: first\n"
+            "    all:\n"
+            "      - {field: f_score, op: gte, value: 4}\n"
+            "  - name: second\n"
+            "    description: two alternatives\n"
+            "    all:\n"
+            "      - any:\n"
+            "          - {field: segment, op: eq, value: champions}\n"
+            "          - field: aov\n"
+            "            op: gt\n"
+            "            value: cheap\n")
+    with pytest.raises(ConfigError) as info:
+        rules.load(write(tmp_path, text), segment_names=SEGMENTS)
+    assert str(info.value).startswith(f"{tmp_path / 'rules.yaml'}, line 13: audience 'second', key 'all[0].any[1].value': "
+                                      "aov takes an amount")
+    with pytest.raises(ConfigError) as info:
+        rules.load(write(tmp_path, text.replace("op: gt\n", "op: greater\n")), segment_names=SEGMENTS)
+    assert str(info.value).startswith(f"{tmp_path / 'rules.yaml'}, line 12: audience 'second', key 'all[0].any[1].op': "
+                                      "unknown operator 'greater'")

@@ -2,7 +2,6 @@
 
 import base64
 import re
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -163,12 +162,10 @@ def test_an_empty_population_still_renders():
     assert "<b>0</b><span>customers</span>" in page
 
 
-def test_report_command_on_online_retail_is_quick(tmp_path):
+def test_report_command_on_online_retail(tmp_path):
+    """Its speed (about 5 s) is measured by benchmarks/report_bench.py, not here: a shared machine's load would decide."""
     out = tmp_path / "report.html"
-    start = time.perf_counter()
     assert main(["report", str(RETAIL), "--format", "online-retail", "--out", str(out)]) == 0
-    elapsed = time.perf_counter() - start
-    assert elapsed < 8, f"report took {elapsed:.1f}s"  # ~2.5s here; the budget is ~5s
     assert "14646" in out.read_text()
 
 
