@@ -14,6 +14,7 @@ import fastjsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stream_app.core.fold import apply
 from stream_app.core.segments import SegmentMap
 from stream_app.core.validate import decode, load_schema
 from stream_app.worker import codec, control
@@ -122,4 +123,5 @@ def test_no_record_raises_out_of_the_processor_and_every_refusal_has_a_reason(re
         assert accepted(m.key, m.value), f"record {m} was neither refused nor valid"
         if not control.is_control(m.key):
             stored = codec.decode(m.key.decode(), table.data[m.key])
-            assert stored.last_offset >= m.offset, "a valid event was not folded"
+            if stored.last_offset < m.offset:  # a batch of duplicates only writes nothing
+                assert not apply(stored.state, decode(m.value))[1], "a valid event was not folded"
