@@ -76,8 +76,10 @@ def customer_totals(frame: EventFrame) -> pd.DataFrame:
         out.loc[agg.index, "last_order_us"] = agg["last"]
         with_channel = orders[orders["channel"].notna().to_numpy()]
         if len(with_channel):
-            with_channel = with_channel.assign(_key=with_channel["order_id"].map(order_key))  # ties as the state keys them
-            latest = with_channel.sort_values(["customer_id", "occurred_us", "_key"]).drop_duplicates("customer_id", keep="last")
+            # ties between orders at the same time compare the keys the worker's state holds
+            with_channel = with_channel.assign(_key=with_channel["order_id"].map(order_key))
+            latest = (with_channel.sort_values(["customer_id", "occurred_us", "_key"])
+                      .drop_duplicates("customer_id", keep="last"))
             out.loc[latest["customer_id"].to_numpy(), "channel"] = latest["channel"].to_numpy()
     returns = facts[(facts["type"] == "return").to_numpy()]
     if len(returns):
@@ -97,7 +99,8 @@ def customer_totals(frame: EventFrame) -> pd.DataFrame:
     cats = df[df["categories"].map(len).to_numpy() > 0] if len(df) else df
     out["categories"] = [()] * len(out)
     if len(cats):
-        union = cats.explode("categories").groupby("customer_id")["categories"].agg(lambda s: tuple(sorted(set(s))[:MAX_CATEGORIES]))
+        union = cats.explode("categories").groupby("customer_id")["categories"].agg(
+            lambda s: tuple(sorted(set(s))[:MAX_CATEGORIES]))
         out.loc[union.index, "categories"] = pd.Series(list(union.to_numpy()), index=union.index, dtype=object)
     out["frequency"] = out["frequency"].astype(np.int64)
     out["monetary_cents"] = out["monetary_cents"].astype(np.int64)

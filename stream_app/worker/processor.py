@@ -169,7 +169,8 @@ class Processor:
             if p is None:
                 raw = self.table.get(m.key, m)
                 try:
-                    stored = codec.decode(ev.customer_id, raw) if raw is not None else Stored(CustomerState(ev.customer_id))
+                    stored = (codec.decode(ev.customer_id, raw) if raw is not None
+                              else Stored(CustomerState(ev.customer_id)))
                 except Exception as exc:
                     dead.append(self._dead(m, exc, "the customer's stored state cannot be read"))
                     continue

@@ -60,7 +60,8 @@ def near_schema(draw) -> tuple[bytes | None, bytes]:
         ev["categories"] = draw(st.lists(st.text(min_size=1, max_size=64), max_size=70))
     if draw(st.booleans()):
         ev["channel"] = draw(st.text(max_size=70))
-    for name, value in draw(st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), json_values, max_size=3)).items():
+    changes = draw(st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), json_values, max_size=3))
+    for name, value in changes.items():
         ev[name] = value
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=2)):
         ev.pop(name, None)
