@@ -132,6 +132,7 @@ class Processor:
         self.bounds = Boundaries()
         self.counters = Counters()
         self.verified: set[int] = set()  # partitions rescored against Redis since their assignment
+        self.rescored_to: dict[int, int] = {}  # the version each verified partition was last rescored to
         self._failures_logged = 0
 
     def offer(self, bounds: Boundaries) -> None:
@@ -374,6 +375,11 @@ class Processor:
             await self._flush({}, [self._dead(m, exc)])
             return
         self.offer(published.boundaries)
+        if m.partition in self.verified and self.rescored_to.get(m.partition, -1) >= self.bounds.version:
+            # Already rescored to these boundaries, and every event since was scored with them: a repeated
+            # control (a new leader's resend, or a forged one) costs a Redis read, not a scan of the partition.
+            await self.sinks.mark_rescored(m.partition, self.bounds.version)
+            return
         await self._rescore(m, published.computed_us)
 
     async def _rescore(self, m: Msg, computed_us: int) -> None:
@@ -409,6 +415,7 @@ class Processor:
         self.counters.rescored += len(pending)
         await self._flush(pending, [])
         self.verified.add(m.partition)
+        self.rescored_to[m.partition] = bounds.version
         await self.sinks.mark_rescored(m.partition, bounds.version)
 
     def reassigned(self) -> None:

@@ -248,3 +248,18 @@ def test_a_customer_that_cannot_be_scored_is_folded_again_without_the_record_to_
     assert len(sinks.dead) == 1 and "OverflowError: cannot format" in sinks.dead[0]["reason"]
     assert "poison" in sinks.dead[0]["value"]
     assert_equals_batch(evs + [extra[0], extra[2]], sinks)
+
+
+def test_repeated_controls_of_a_version_already_rescored_do_not_rescan_the_partition():
+    """A flood of valid-looking controls (forged, or a new leader's resends) costs one Redis read each."""
+    evs, sinks, proc, nxt = replayed()
+    scans = []
+    items = proc.table.partition_items
+    proc.table.partition_items = lambda partition: scans.append(partition) or items(partition)
+    before = profiles_of(sinks)
+    for _ in range(5):
+        run(proc.process(controls(nxt, control.encode_rescore(1))))
+    assert scans == [] and proc.counters.controls == 6 * PARTITIONS and profiles_of(sinks) == before
+    proc.reassigned()  # after a rebalance the next control rescans, and compares with Redis
+    run(proc.process(controls(nxt, control.encode_rescore(1))))
+    assert sorted(scans) == list(range(PARTITIONS))
