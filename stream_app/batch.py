@@ -14,6 +14,7 @@ import pandas as pd
 from stream_app.adapters.frame import EventFrame
 from stream_app.audiences import rules as audience_rules
 from stream_app.audiences.frame import audience_column
+from stream_app.core.fold import MAX_CATEGORIES, MAX_FACTS, order_key
 from stream_app.core.money import div_round_half_even_array, format_cents
 from stream_app.core.quintiles import score_ranks
 from stream_app.core.segments import SegmentMap
@@ -55,6 +56,10 @@ def customer_totals(frame: EventFrame) -> pd.DataFrame:
             facts = (facts.assign(_ch=facts["channel"].fillna(""))
                      .sort_values(key + ["occurred_us", "amount_cents", "_ch"], kind="stable")
                      .drop_duplicates(key, keep="first"))
+        per_customer = facts["customer_id"].value_counts()
+        if len(per_customer) and per_customer.iloc[0] > MAX_FACTS:  # the worker refuses the events beyond it
+            raise BadInput(f"customer {per_customer.index[0]} has {per_customer.iloc[0]:,} distinct orders and "
+                           f"returns, more than the limit of {MAX_FACTS:,}", source=frame.source, field="order_id")
         if snap is not None:
             since = facts["customer_id"].map(snap["occurred_us"])
             facts = facts[~(since.notna() & (facts["occurred_us"] <= since)).to_numpy()]
@@ -77,7 +82,10 @@ def customer_totals(frame: EventFrame) -> pd.DataFrame:
         out.loc[agg.index, "last_order_us"] = agg["last"]
         with_channel = orders[orders["channel"].notna().to_numpy()]
         if len(with_channel):
-            latest = with_channel.sort_values(["customer_id", "occurred_us", "order_id"]).drop_duplicates("customer_id", keep="last")
+            # ties between orders at the same time compare the keys the worker's state holds
+            with_channel = with_channel.assign(_key=with_channel["order_id"].map(order_key))
+            latest = (with_channel.sort_values(["customer_id", "occurred_us", "_key"])
+                      .drop_duplicates("customer_id", keep="last"))
             out.loc[latest["customer_id"].to_numpy(), "channel"] = latest["channel"].to_numpy()
     returns = facts[(facts["type"] == "return").to_numpy()]
     if len(returns):
@@ -97,7 +105,8 @@ def customer_totals(frame: EventFrame) -> pd.DataFrame:
     cats = df[df["categories"].map(len).to_numpy() > 0] if len(df) else df
     out["categories"] = [()] * len(out)
     if len(cats):
-        union = cats.explode("categories").groupby("customer_id")["categories"].agg(lambda s: tuple(sorted(set(s))))
+        union = cats.explode("categories").groupby("customer_id")["categories"].agg(
+            lambda s: tuple(sorted(set(s))[:MAX_CATEGORIES]))
         out.loc[union.index, "categories"] = pd.Series(list(union.to_numpy()), index=union.index, dtype=object)
     out["frequency"] = out["frequency"].astype(np.int64)
     out["monetary_cents"] = out["monetary_cents"].astype(np.int64)

@@ -13,13 +13,42 @@ Conventions (the batch/stream contract, see docs/semantics.md):
 - the snapshot with the latest time (then the largest content) wins, and
   orders/returns at or before its time are taken as included in it;
 - a return lowers monetary and leaves frequency and recency alone.
+
+A customer's state is bounded, because the worker stores it as one changelog
+record (under the producer's 1 MB limit) whatever its events: an order id
+longer than ``ORDER_KEY_CHARS`` is kept as a fixed-size digest
+(:func:`order_key`), a customer holds at most ``MAX_FACTS`` distinct orders and
+returns (an event that would add one more is refused), and at most
+``MAX_CATEGORIES`` categories, the first in string order, which does not
+depend on the order events arrive in. The batch job applies the same rules.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from stream_app.core.model import ORDER, RETURN, SNAPSHOT, OrderEvent, Totals
+from stream_app.errors import BadEvent
+
+#: order ids up to this length are kept as they are; longer ones as a digest one character longer (no clash)
+ORDER_KEY_CHARS = 32
+#: distinct orders and returns one customer may hold (a fact takes at most ~150 bytes stored: 750 KB)
+MAX_FACTS = 5_000
+#: categories kept per customer (each at most 64 characters by the event schema)
+MAX_CATEGORIES = 64
+
+
+def order_key(order_id: str) -> str:
+    """How an order id is kept in a customer's state: itself when short, else a 132-bit digest of it."""
+    if len(order_id) <= ORDER_KEY_CHARS:
+        return order_id
+    return hashlib.sha256(order_id.encode()).hexdigest()[: ORDER_KEY_CHARS + 1]
+
+
+def cap_categories(categories: set[str]) -> set[str]:
+    """The categories a customer keeps: the first MAX_CATEGORIES in string order."""
+    return categories if len(categories) <= MAX_CATEGORIES else set(sorted(categories)[:MAX_CATEGORIES])
 
 # (occurred_us, amount_cents, channel)
 Fact = tuple[int, int, str | None]
@@ -29,7 +58,7 @@ Snapshot = tuple[int, int, int, int, int, str | None]
 
 @dataclass(slots=True)
 class CustomerState:
-    """Everything rfm-stream remembers of one customer."""
+    """Everything rfm-stream remembers of one customer (orders and returns keyed by :func:`order_key`)."""
 
     customer_id: str
     orders: dict[str, Fact] = field(default_factory=dict)
@@ -69,10 +98,18 @@ class CustomerState:
 
 
 def apply(state: CustomerState | None, event: OrderEvent) -> tuple[CustomerState, bool]:
-    """Fold one event into the state (in place); returns the state and whether it changed."""
+    """Fold one event into the state (in place); returns the state and whether it changed.
+
+    BadEvent (the state unchanged) when the event would give the customer more than MAX_FACTS orders and returns.
+    """
     if state is None:
         state = CustomerState(event.customer_id)
     changed = False
+    if event.type in (ORDER, RETURN):
+        key = order_key(event.order_id)  # type: ignore[arg-type]
+        facts = state.orders if event.type == ORDER else state.returns
+        if key not in facts and len(state.orders) + len(state.returns) >= MAX_FACTS:
+            raise BadEvent(f"the customer already has {MAX_FACTS} distinct orders and returns, the limit", "order_id")
     if event.type == SNAPSHOT:
         snap: Snapshot = (
             event.occurred_us,
@@ -85,17 +122,18 @@ def apply(state: CustomerState | None, event: OrderEvent) -> tuple[CustomerState
         if state.snapshot is None or _snap_key(snap) > _snap_key(state.snapshot):
             state.snapshot, changed = snap, True
     elif event.type in (ORDER, RETURN):
-        facts = state.orders if event.type == ORDER else state.returns
         fact: Fact = (event.occurred_us, event.amount_cents, event.channel)
-        old = facts.get(event.order_id)  # type: ignore[arg-type]
+        old = facts.get(key)
         if old is None or _fact_key(fact) < _fact_key(old):
-            facts[event.order_id] = fact  # type: ignore[index]
+            facts[key] = fact
             changed = True
     else:  # validated events never get here
         raise ValueError(f"unknown event type {event.type!r}")
     if event.categories and not state.categories.issuperset(event.categories):
-        state.categories.update(event.categories)
-        changed = True
+        kept = cap_categories(state.categories | set(event.categories))
+        if kept != state.categories:
+            state.categories = kept
+            changed = True
     if changed:
         state.seq += 1
     return state, changed

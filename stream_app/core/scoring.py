@@ -54,11 +54,15 @@ class Boundaries:
 
     @classmethod
     def from_json(cls, data: dict) -> "Boundaries":
-        return cls(
+        bounds = cls(
             cuts={d: Cuts.from_json(c) for d, c in data["cuts"].items()},
             customers=int(data["customers"]),
             version=int(data["version"]),
         )
+        if bounds.version < 0 or bounds.customers < 0 or bounds.customers and (
+                sorted(bounds.cuts) != sorted(DIMENSIONS) or any(len(c.keys) != 4 for c in bounds.cuts.values())):
+            raise ValueError("boundaries need a version, a population and four cut keys for each of r, f, m, aov")
+        return bounds
 
 
 def boundaries_of(population: dict[str, Totals], version: int = 0) -> Boundaries:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import faust
 import redis.asyncio as aioredis
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, ProducerClosed
 from faust.exceptions import ProducerSendError
 from faust.streams import _current_event  # the context a Table read/write takes its partition from
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from stream_app.audiences import rules as audience_rules
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
+from stream_app.errors import BadEvent
 from stream_app.settings import Settings
 from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter, StoredProfile
 from stream_app.worker.boundaries import BoundaryStore, Published, boundaries_key
@@ -124,7 +125,7 @@ class FaustSinks:
         self.profiles = ProfileWriter(client, settings.redis_prefix)
         self.store = BoundaryStore(client, settings.redis_prefix)
         self._raw: bytes | None = None
-        self._bounds = Boundaries()
+        self._published = Published(Boundaries())
 
     async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
         return await self.profiles.write(writes)
@@ -142,10 +143,21 @@ class FaustSinks:
             await asyncio.gather(*futs)
 
     async def latest_boundaries(self) -> Boundaries:
+        try:
+            return (await self.latest_published()).boundaries
+        except BadEvent:  # not the leader's writing: keep scoring against the last good record
+            return self._published.boundaries
+
+    async def latest_published(self) -> Published:
+        """The leader's boundaries record; BadEvent when it is malformed."""
         raw = await self.client.get(boundaries_key(self.settings.redis_prefix))
         if raw != self._raw:
-            self._raw, self._bounds = raw, Published.from_bytes(raw).boundaries
-        return self._bounds
+            try:
+                published = Published.from_bytes(raw)
+            except Exception as exc:
+                raise BadEvent(f"the boundaries record in Redis is malformed: {type(exc).__name__}: {exc}") from None
+            self._raw, self._published = raw, published
+        return self._published
 
     async def mark_rescored(self, partition: int, version: int) -> None:
         await self.store.mark_rescored(partition, version)
@@ -157,13 +169,18 @@ async def process_or_exit(processor: Processor, msgs: list[Msg]) -> None:
     ``take_events`` acks its batch even when the agent raises, which would
     silently drop events. So a lost connection to Redis or Kafka is retried
     (re-running a batch is a replay, which the processor makes harmless), and
-    anything else ends the process without acking: a restart replays it.
+    anything else ends the process without acking: a restart replays it. A Kafka error that is not a
+    server fault (a record the broker refuses, say) is not retried: retrying could never succeed.
     """
     for attempt in itertools.count():
         try:
             await processor.process(msgs)
             return
         except RETRYABLE as exc:
+            if not server_fault(exc):
+                log.exception("batch failed on an error retrying cannot fix; exiting without acking it")
+                logging.shutdown()
+                os._exit(70)
             delay = min(30.0, 0.5 * 2**attempt)
             log.warning("batch failed (%r); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
@@ -171,6 +188,16 @@ async def process_or_exit(processor: Processor, msgs: list[Msg]) -> None:
             log.exception("batch failed; exiting without acking it (a restart replays it)")
             logging.shutdown()
             os._exit(70)
+
+
+def server_fault(exc: BaseException) -> bool:
+    """Whether an error of RETRYABLE's kinds is a server's (unreachable, timed out, leader moving), so
+    retrying the batch can succeed; not e.g. MessageSizeTooLargeError, which would fail forever."""
+    if isinstance(exc, ProducerSendError):  # Faust wraps the client's error
+        return exc.__cause__ is None or server_fault(exc.__cause__)
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable) or isinstance(exc, (KafkaTimeoutError, KafkaConnectionError, ProducerClosed))
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError))
 
 
 def dump_tasks() -> None:

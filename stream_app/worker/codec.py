@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from stream_app.core.fold import CustomerState
+from stream_app.core.fold import CustomerState, cap_categories, order_key
 from stream_app.core.model import Scores
 from stream_app.core.scoring import RankValues
 
-FORMAT = 1
+#: 2: orders and returns keyed by order_key() and categories capped (core/fold.py); 1 kept raw order ids
+FORMAT = 2
 
 
 
@@ -73,14 +74,15 @@ def encode(stored: Stored) -> bytes:
 
 def decode(customer_id: str, raw: bytes) -> Stored:
     v = orjson.loads(raw)
-    if v[0] != FORMAT:
+    if v[0] not in (1, FORMAT):
         raise ValueError(f"unknown state format {v[0]!r} for customer {customer_id}")
+    key = order_key if v[0] == 1 else str  # a format 1 state is read into today's keys
     state = CustomerState(
         customer_id,
-        orders={k: tuple(f) for k, f in v[1].items()},  # type: ignore[misc]
-        returns={k: tuple(f) for k, f in v[2].items()},  # type: ignore[misc]
+        orders={key(k): tuple(f) for k, f in v[1].items()},  # type: ignore[misc]
+        returns={key(k): tuple(f) for k, f in v[2].items()},  # type: ignore[misc]
         snapshot=tuple(v[3]) if v[3] is not None else None,  # type: ignore[arg-type]
-        categories=set(v[4]),
+        categories=cap_categories(set(v[4])),
         seq=v[5],
     )
     sc = v[7]

@@ -72,7 +72,7 @@ class Leader:
     async def send_controls(self, partitions) -> None:
         pub = self.published
         assert pub is not None
-        payload = control.encode_rescore(pub.boundaries, pub.computed_us)
+        payload = control.encode_rescore(pub.boundaries.version)
         producer = self.app.producer
         futs = [await producer.send(self.settings.orders_topic, control.CONTROL_KEY, payload, p, None, None)
                 for p in partitions]

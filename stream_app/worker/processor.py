@@ -26,6 +26,7 @@ Redis holding the new profile, so nothing is published twice.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Any, Protocol
 
 from stream_app.audiences.rules import AudienceRules
 from stream_app.core.fold import CustomerState, apply
-from stream_app.core.model import Scores, Totals
+from stream_app.core.model import OrderEvent, Scores, Totals
 from stream_app.core.money import format_cents
 from stream_app.core.scoring import Boundaries, RankValues, rank_values
 from stream_app.core.segments import SegmentMap, value_band
@@ -41,10 +42,15 @@ from stream_app.core.timeutil import format_us
 from stream_app.core.validate import decode as decode_event
 from stream_app.errors import BadEvent
 from stream_app.sinks import audience_events, kafka_changes
-from stream_app.sinks.dead_letter import dead_letter
+from stream_app.sinks.dead_letter import dead_letter, dead_letter_key
 from stream_app.sinks.redis_profiles import STALE, ProfileWrite, StoredProfile
 from stream_app.worker import codec, control
+from stream_app.worker.boundaries import Published
 from stream_app.worker.codec import Stored
+
+log = logging.getLogger("rfm_stream.worker")
+#: unexpected failures logged with their traceback; after that only counted (a hostile stream must not flood the log)
+TRACEBACKS_LOGGED = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,7 @@ class Sinks(Protocol):
     async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]],
                       audience: list[tuple[bytes, bytes]]) -> None: ...
     async def latest_boundaries(self) -> Boundaries: ...
+    async def latest_published(self) -> Published: ...
     async def mark_rescored(self, partition: int, version: int) -> None: ...
 
 
@@ -87,6 +94,8 @@ class Pending:
     changed: bool = False
     cause: str = "order"
     occurred_us: int = 0
+    #: the records folded into ``stored`` in this batch: to find the one to blame if the customer cannot be scored
+    events: list[tuple[Msg, OrderEvent]] = field(default_factory=list)
 
 
 @dataclass
@@ -103,6 +112,7 @@ class Counters:
     repaired: int = 0  # rescored because Redis differed from the state (a dead worker's last writes)
     controls: int = 0
     batches: int = 0
+    failed: int = 0  # customers a rescore could not score (logged; their state and profile are left as they were)
     last: dict = field(default_factory=dict)
 
 
@@ -122,6 +132,8 @@ class Processor:
         self.bounds = Boundaries()
         self.counters = Counters()
         self.verified: set[int] = set()  # partitions rescored against Redis since their assignment
+        self.rescored_to: dict[int, int] = {}  # the version each verified partition was last rescored to
+        self._failures_logged = 0
 
     def offer(self, bounds: Boundaries) -> None:
         if bounds.version > self.bounds.version:
@@ -131,16 +143,19 @@ class Processor:
         self.offer(await self.sinks.latest_boundaries())
 
     async def process(self, msgs: list[Msg]) -> None:
-        """One batch; control messages split it so a rescore sees every event before it."""
+        """One batch; control messages split it so a rescore sees every event before it.
+
+        Whatever fails on one record (decoding, validation, folding, and in ``_flush`` scoring and formatting)
+        makes that record a dead letter with the reason; only a server fault (an I/O error) leaves this method.
+        """
         self.counters.batches += 1
         pending: dict[str, Pending] = {}
         dead: list[tuple[bytes | None, bytes]] = []
         for m in msgs:
-            ctl = control.parse(m.key, m.value)
-            if ctl is not None:
+            if control.is_control(m.key):
                 await self._flush(pending, dead)
                 pending, dead = {}, []
-                await self._rescore(m, ctl)
+                await self._control(m)
                 continue
             self.counters.events += 1
             try:
@@ -148,20 +163,29 @@ class Processor:
                 if m.key is None or m.key != ev.customer_id.encode():
                     raise BadEvent("the record key must be the customer_id (a customer lives in one partition)",
                                    "customer_id")
-            except BadEvent as exc:
-                dead.append((m.key, dead_letter(m.value, m.key, exc.reason, exc.field, self.topic, m.partition,
-                                                m.offset, self.now_us())))
+            except Exception as exc:
+                dead.append(self._dead(m, exc))
                 continue
             p = pending.get(ev.customer_id)
             if p is None:
                 raw = self.table.get(m.key, m)
-                stored = codec.decode(ev.customer_id, raw) if raw is not None else Stored(CustomerState(ev.customer_id))
+                try:
+                    stored = (codec.decode(ev.customer_id, raw) if raw is not None
+                              else Stored(CustomerState(ev.customer_id)))
+                except Exception as exc:
+                    dead.append(self._dead(m, exc, "the customer's stored state cannot be read"))
+                    continue
                 p = pending[ev.customer_id] = Pending(stored, m)
             if m.offset <= p.stored.last_offset:
                 self.counters.replayed += 1
                 continue
-            _, changed = apply(p.stored.state, ev)
+            try:
+                _, changed = apply(p.stored.state, ev)
+            except Exception as exc:
+                dead.append(self._dead(m, exc))
+                continue
             p.stored.last_offset = m.offset
+            p.events.append((m, ev))
             if changed:
                 self.counters.applied += 1
                 p.changed, p.cause, p.occurred_us, p.msg = True, ev.type, ev.occurred_us, m
@@ -180,17 +204,18 @@ class Processor:
         changes: list[tuple[bytes, bytes]] = []
         moves: list[tuple[bytes, bytes]] = []
         writes: list[ProfileWrite] = []
+        done: list[Pending] = []
         for p, r in zip(changed, stored):
-            w, scores, totals = self._plan(p)
-            if w is None:
+            try:
+                planned = self._decide(p, r)
+            except Exception as exc:
+                p, planned = self._isolate(p, r, dead, exc)
+                if p is None:
+                    continue
+            done.append(p)
+            if planned is None:
                 continue
-            if r is not None and (w.seq < r.seq or w.boundaries_version < r.boundaries_version):
-                self.counters.stale += 1  # Redis holds a newer state (a replay still catching up): keep it
-                continue
-            if r is not None and w.seq == r.seq and w.boundaries_version > r.boundaries_version and (
-                    w.segment or None, _stored_scores(scores), w.audiences) == (r.segment, r.scores, r.audiences):
-                w = dataclasses.replace(w, boundaries_version=r.boundaries_version)  # KEPT: same profile, same version
-            event, entered_or_left = self._commit_scoring(p, w, scores, totals, r)
+            w, event, entered_or_left = planned
             if event is not None:
                 changes.append(event)
             moves.extend(entered_or_left)
@@ -204,10 +229,77 @@ class Processor:
         for status, _ in await self.sinks.write_profiles(writes):
             if status == STALE:  # another writer got there first (a worker the group already replaced)
                 self.counters.stale += 1
-        for p in changed:
+        for p in done:
             key = p.stored.state.customer_id.encode()
             self.table.set(key, codec.encode(p.stored), p.msg)
         await self.table.drain()  # the batch is acked (and its offsets committed) only after this
+
+    def _decide(self, p: Pending, r: StoredProfile | None
+                ) -> tuple[ProfileWrite, tuple[bytes, bytes] | None, list[tuple[bytes, bytes]]] | None:
+        """A changed customer's Redis write, change event and audience events (None: nothing to write).
+
+        Everything that can fail (scoring, formatting) runs before the state records the new scoring.
+        """
+        w, scores, totals = self._plan(p)
+        if w is None:
+            return None
+        if r is not None and (w.seq < r.seq or w.boundaries_version < r.boundaries_version):
+            self.counters.stale += 1  # Redis holds a newer state (a replay still catching up): keep it
+            return None
+        if r is not None and w.seq == r.seq and w.boundaries_version > r.boundaries_version and (
+                w.segment or None, _stored_scores(scores), w.audiences) == (r.segment, r.scores, r.audiences):
+            w = dataclasses.replace(w, boundaries_version=r.boundaries_version)  # KEPT: same profile, same version
+        event, entered_or_left = self._commit_scoring(p, w, scores, totals, r)
+        return w, event, entered_or_left
+
+    def _isolate(self, p: Pending, r: StoredProfile | None, dead: list[tuple[bytes | None, bytes]], exc: Exception):
+        """A customer that cannot be scored: fold this batch's records again, one at a time from the stored
+        state, and make each record after which it cannot be scored a dead letter. Returns the customer
+        without them and its decision, or (None, None) when no record is to blame (a rescore): then the
+        state and the profile stay as they were and the failure is logged."""
+        cid = p.stored.state.customer_id
+        if not p.events:
+            self.counters.failed += 1
+            self._log_failure(f"customer {cid} cannot be scored", exc)
+            return None, None
+        raw = self.table.get(cid.encode(), p.msg)
+        good = Pending(codec.decode(cid, raw) if raw is not None else Stored(CustomerState(cid)), p.msg)
+        for m, ev in p.events:
+            trial = _clone(good)
+            try:
+                _, changed = apply(trial.stored.state, ev)
+                trial.stored.last_offset = m.offset
+                if changed:
+                    trial.changed, trial.cause, trial.occurred_us, trial.msg = True, ev.type, ev.occurred_us, m
+                    self._decide(_clone(trial), r)
+            except Exception as failure:
+                dead.append(self._dead(m, failure))
+                continue
+            trial.events.append((m, ev))
+            good = trial
+        if not good.changed:
+            return good, None
+        try:
+            return good, self._decide(good, r)
+        except Exception as failure:
+            self.counters.failed += 1
+            self._log_failure(f"customer {cid} cannot be scored", failure)
+            return None, None
+
+    def _dead(self, m: Msg, exc: Exception, context: str = "") -> tuple[bytes | None, bytes]:
+        """The dead letter of a record refused with ``exc``: a BadEvent's reason, else the exception named."""
+        if isinstance(exc, BadEvent):
+            reason, field_name = exc.reason, exc.field
+        else:
+            reason, field_name = f"{context or 'cannot be processed'}: {type(exc).__name__}: {exc}", None
+            self._log_failure(f"record {m.partition}/{m.offset} refused", exc)
+        return dead_letter_key(m.key), dead_letter(m.value, m.key, reason, field_name, self.topic, m.partition,
+                                                   m.offset, self.now_us())
+
+    def _log_failure(self, what: str, exc: Exception) -> None:
+        self._failures_logged += 1
+        if self._failures_logged <= TRACEBACKS_LOGGED:
+            log.warning("%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
 
     def _plan(self, p: Pending) -> tuple[ProfileWrite | None, Scores | None, Totals]:
         """The Redis write for a changed customer (None: never scored and still not scored)."""
@@ -269,25 +361,47 @@ class Processor:
         st.audiences, st.rules_fp = w.audiences, self.rules_fp
         return event, moves
 
-    async def _rescore(self, m: Msg, ctl: control.Rescore) -> None:
-        """Rescore every customer of this message's partition whose scores the new boundaries change."""
+    async def _control(self, m: Msg) -> None:
+        """A control record: a trigger naming a boundaries version. The boundaries come from the record the
+        leader wrote in Redis, never from the control record (anyone can write to the orders topic)."""
         self.counters.controls += 1
-        self.offer(ctl.boundaries)
-        await self.refresh()
+        try:
+            ctl = control.parse(m.value)
+            published = await self.sinks.latest_published()
+            if published.boundaries.version < ctl.version:
+                raise BadEvent(f"names boundaries version {ctl.version}, which Redis does not hold (the leader's "
+                               f"latest is {published.boundaries.version})", "version")
+        except BadEvent as exc:
+            await self._flush({}, [self._dead(m, exc)])
+            return
+        self.offer(published.boundaries)
+        if m.partition in self.verified and self.rescored_to.get(m.partition, -1) >= self.bounds.version:
+            # Already rescored to these boundaries, and every event since was scored with them: a repeated
+            # control (a new leader's resend, or a forged one) costs a Redis read, not a scan of the partition.
+            await self.sinks.mark_rescored(m.partition, self.bounds.version)
+            return
+        await self._rescore(m, published.computed_us)
+
+    async def _rescore(self, m: Msg, computed_us: int) -> None:
+        """Rescore every customer of this message's partition whose scores the new boundaries change."""
         bounds = self.bounds
         segment_of = self.segments.segment
         pending: dict[str, Pending] = {}
         unchanged: list[tuple[str, bytes, Scores, str | None]] = []
         for key, raw in self.table.partition_items(m.partition):
-            scores, segment, bv, ranks, rules_fp = codec.decode_scoring(raw)
-            if ranks is None or bv >= bounds.version:
-                continue
-            cid = key.decode()
-            new = bounds.score_values(cid, ranks)
-            if new == scores and segment_of(new.r, new.f) == segment and rules_fp == self.rules_fp:
-                unchanged.append((cid, raw, new, segment))  # audiences depend on the profile and rules only
-                continue
-            pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", ctl.computed_us)
+            try:
+                scores, segment, bv, ranks, rules_fp = codec.decode_scoring(raw)
+                if ranks is None or bv >= bounds.version:
+                    continue
+                cid = key.decode()
+                new = bounds.score_values(cid, ranks)
+                if new == scores and segment_of(new.r, new.f) == segment and rules_fp == self.rules_fp:
+                    unchanged.append((cid, raw, new, segment))  # audiences depend on the profile and rules only
+                    continue
+                pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", computed_us)
+            except Exception as exc:  # one unreadable state must not stop the partition's rescore
+                self.counters.failed += 1
+                self._log_failure(f"customer {key!r} cannot be rescored", exc)
         if m.partition not in self.verified:
             # A state unchanged by the new boundaries may still differ from Redis: a worker that died after its
             # Redis write and before its changelog left a newer profile there. So the first rescore of a
@@ -296,16 +410,23 @@ class Processor:
             ids = [u[0] for u in unchanged]
             for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids)):
                 if r is not None and (r.segment, r.scores) != (segment, _stored_scores(new)):
-                    pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", ctl.computed_us)
+                    pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", computed_us)
                     self.counters.repaired += 1
         self.counters.rescored += len(pending)
         await self._flush(pending, [])
         self.verified.add(m.partition)
+        self.rescored_to[m.partition] = bounds.version
         await self.sinks.mark_rescored(m.partition, bounds.version)
 
     def reassigned(self) -> None:
         """The worker's partitions were assigned again (a rebalance): each one's next rescore checks Redis."""
         self.verified.clear()
+
+
+def _clone(p: Pending) -> Pending:
+    """A copy of a pending customer whose state can be changed without touching the original's."""
+    stored = codec.decode(p.stored.state.customer_id, codec.encode(p.stored))
+    return Pending(stored, p.msg, p.changed, p.cause, p.occurred_us, list(p.events))
 
 
 def _stored_scores(scores: Scores | None) -> tuple[str, str, str, str] | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import fastjsonschema
+import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from aiokafka.partitioner import DefaultPartitioner  # what Faust's producer uses
@@ -14,6 +16,7 @@ from stream_app.core.model import OrderEvent, Scores, Totals
 from stream_app.core.quintiles import Cuts
 from stream_app.core.scoring import Boundaries
 from stream_app.core.validate import load_schema
+from stream_app.errors import BadEvent
 from stream_app.sinks.dead_letter import dead_letter
 from stream_app.sinks.kafka_changes import change_event
 from stream_app.worker import codec, control
@@ -56,14 +59,20 @@ def test_partition_of_matches_the_producers_partitioner():
         assert control.partition_of(key, 4) == DefaultPartitioner()(key, parts, parts)
 
 
-def test_control_messages_round_trip_and_events_are_never_control():
+def test_control_messages_name_a_version_and_malformed_ones_are_refused():
+    assert control.parse(control.encode_rescore(4)) == control.Rescore(4)
+    # an older leader's message carried the boundaries too: only their version is read
     b = Boundaries(cuts={"r": Cuts(((1, "a"), (2, "b"), (3, "c"), (4, "d")))}, customers=9, version=4)
-    raw = control.encode_rescore(b, 123)
-    ctl = control.parse(control.CONTROL_KEY, raw)
-    assert ctl is not None and ctl.boundaries == b and ctl.computed_us == 123
-    assert control.parse(b"c1", raw) is None  # an event keyed by a customer is an event
-    assert control.parse(control.CONTROL_KEY, b'{"control": broken') is None
-    assert control.parse(control.CONTROL_KEY, b'{"type":"order"}') is None
+    assert control.parse(orjson.dumps({"control": "rescore", "computed_us": 1, "boundaries": b.to_json()})).version == 4
+    assert control.is_control(control.CONTROL_KEY) and not control.is_control(b"c1")
+    for raw in (b'{"control": broken', b'{"type":"order"}', None, b"[]", b'{"control":"rescore"}',
+                b'{"control":"rescore","version":0}', b'{"control":"rescore","version":"3"}',
+                b'{"control":"rescore","version":1e15}', b'{"control":"rescore","version":true}',
+                b'{"control":"rescore","version":' + str(2**64).encode() + b"}"):
+        with pytest.raises(BadEvent) as err:
+            control.parse(raw)
+        assert err.value.reason
+    assert control.parse(b'{"control":"rescore","boundaries":{"version":2,"cuts":{}}}').version == 2  # cuts unread
 
 
 def test_change_event_and_dead_letter_match_their_schemas():

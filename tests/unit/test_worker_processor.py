@@ -101,6 +101,10 @@ class TwinSinks:
         from stream_app.core.scoring import Boundaries
         return self.published or Boundaries()
 
+    async def latest_published(self):
+        from stream_app.worker.boundaries import Published
+        return Published(await self.latest_boundaries(), computed_us=1_700_000_000_000_000)
+
     async def mark_rescored(self, partition, version):
         self.rescored[partition] = max(version, self.rescored.get(partition, 0))
 
@@ -110,7 +114,7 @@ class TwinSinks:
                for cid, p in self.profiles.items() if p["segment"]}
         version = (self.published.version if self.published else 0) + 1
         self.published = boundaries_of(pop, version)
-        return control.encode_rescore(self.published, 1_700_000_000_000_000)
+        return control.encode_rescore(self.published.version)
 
 
 def sample_events(n_customers: int = 60, seed: int = 3) -> list[OrderEvent]:
@@ -267,7 +271,7 @@ def test_a_rescore_repairs_a_profile_a_dead_worker_left_ahead_of_the_state():
                               "r_score": 5})
         sinks.published = dataclasses.replace(b1, version=b1.version + 2)  # v3 cuts like v1's
         p = control.partition_of(cid.encode(), PARTITIONS)
-        ctl = Msg(p, nxt[p], control.CONTROL_KEY, control.encode_rescore(sinks.published, 1))
+        ctl = Msg(p, nxt[p], control.CONTROL_KEY, control.encode_rescore(sinks.published.version))
         successor = Processor(table, sinks, SegmentMap.load(), "orders")  # the worker that took the partition
         await successor.process([ctl])
         assert successor.counters.repaired == 1
