@@ -8,6 +8,7 @@ from stream_app import audiences as audience_rules
 from stream_app import batch
 from stream_app.adapters import registry
 from stream_app.audiences.summary import format_sizes, sizes, write_lists
+from stream_app.connect import mask_url
 from stream_app.batch_cli import FORMAT, _report_skipped, parse_as_of
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadInput
@@ -75,7 +76,7 @@ def report_cmd(input_path: str | None, fmt: str | None, from_redis: bool, out: s
         settings = load()
         rules = _rules(audiences_file, SegmentMap.load(settings.segments_file))
         scored = read_profiles(settings.redis_url, settings.redis_prefix)
-        source = f"live profiles in {settings.redis_url} (prefix {settings.redis_prefix!r})"
+        source = f"live profiles in {mask_url(settings.redis_url)} (prefix {settings.redis_prefix!r})"
     else:
         if not fmt:
             raise BadInput("--format is required with INPUT", source="report")
