@@ -14,7 +14,8 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,7 +23,9 @@ from stream_app.errors import StackError
 from stream_app.settings import Settings
 
 #: how long a command waits for the first answer of a server before it gives up
-CONNECT_TIMEOUT = 8.0
+CONNECT_TIMEOUT = 7.0
+#: one connection attempt of kafka-python; a failure that waiting cannot mend (a password) ends after one
+ATTEMPT = 2.0
 #: a Redis reply slower than this is a dead server, not a busy one (the largest pipeline answers in < 1 s)
 REDIS_READ_TIMEOUT = 30.0
 
@@ -126,76 +129,110 @@ def _kafka_errors(s: Settings) -> Iterator[list[str]]:
     except StackError:
         raise
     except Exception as exc:
-        raise StackError(f"{kafka_server(s)}: {_kafka_reason(exc, seen)}") from None
+        raise StackError(f"{kafka_server(s)}: {_kafka_reason(s, exc, seen)}") from None
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
         logger.propagate = propagate
 
 
-def _kafka_reason(exc: Exception, logged: list[str]) -> str:
-    text = " ".join(logged + [f"{type(exc).__name__}: {exc}"])
-    for pattern, reason in (
-        (r"(?i)authenticat\w* failed|SaslAuthenticationFailed|invalid credentials|Authentication failed",
-         "authentication failed (check KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD)"),
-        (r"(?i)CERTIFICATE_VERIFY_FAILED|certificate verify failed|self[- ]signed",
-         "the broker's certificate is not trusted (check KAFKA_SSL_CAFILE)"),
-        (r"(?i)WRONG_VERSION_NUMBER|wrong version number|record layer failure|unexpected eof",
-         "TLS handshake failed (does KAFKA_SECURITY_PROTOCOL match the listener?)"),
-        (r"(?i)UnsupportedSaslMechanism|unsupported sasl",
-         "the broker does not accept this KAFKA_SASL_MECHANISM"),
-        (r"(?i)connection refused|ECONNREFUSED|Errno 111", "connection refused"),
-        # the broker answered, then closed the connection during the SASL exchange: it did not accept us
-        (r"(?s)Broker version identified.*socket disconnected",
-         "the broker closed the connection while authenticating (check KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD "
-         "and KAFKA_SASL_MECHANISM)"),
-        (r"(?i)name or service not known|nodename nor servname|Errno -[23]", "unknown host"),
-    ):
+#: (pattern in kafka-python's log or exception, reason, whether retrying can help); the first match names the cause
+_KAFKA_CAUSES = (
+    (r"(?i)authenticat\w* failed|SaslAuthenticationFailed|invalid credentials",
+     "authentication failed (check KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD)", False),
+    (r"(?i)CERTIFICATE_VERIFY_FAILED|certificate verify failed",
+     "the broker's certificate is not trusted (check KAFKA_SSL_CAFILE)", False),
+    (r"(?i)WRONG_VERSION_NUMBER|wrong version number|record layer failure",
+     "TLS handshake failed (does KAFKA_SECURITY_PROTOCOL match the listener?)", False),
+    (r"(?i)UnsupportedSaslMechanism|unsupported sasl", "the broker does not accept this KAFKA_SASL_MECHANISM", False),
+    # the broker answered, then closed the connection during the SASL exchange: it did not accept us
+    (r"(?s)SASL:.*Broker version identified.*socket disconnected",
+     "the broker closed the connection while authenticating (check KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD "
+     "and KAFKA_SASL_MECHANISM)", False),
+    (r"(?i)connection refused|ECONNREFUSED|Errno 111", "connection refused", True),
+    (r"(?i)name or service not known|nodename nor servname|Errno -[23]", "unknown host", True),
+)
+
+
+def _kafka_cause(s: Settings, logged: list[str], exc: Exception | None = None) -> tuple[str, bool] | None:
+    head = "SASL: " if s.kafka_security_protocol.startswith("SASL_") else ""
+    text = head + " ".join(logged + ([f"{type(exc).__name__}: {exc}"] if exc is not None else []))
+    for pattern, reason, retry in _KAFKA_CAUSES:
         if re.search(pattern, text):
-            return reason
+            return reason, retry
+    return None
+
+
+def _kafka_reason(s: Settings, exc: Exception, logged: list[str]) -> str:
+    cause = _kafka_cause(s, logged, exc)
+    if cause is not None:
+        return cause[0]
     if type(exc).__name__ == "NoBrokersAvailable" or "Unable to bootstrap" in str(exc):
         return (f"no broker answered within {CONNECT_TIMEOUT:.0f}s "
                 "(is the address right, and does KAFKA_SECURITY_PROTOCOL match the listener?)")
     return f"{type(exc).__name__}: {exc}"
 
 
+def _connected(s: Settings, make: Callable[[dict[str, Any]], Any]) -> Any:
+    """make(kwargs) until it connects: short attempts, so a refused password ends the wait at once.
+
+    kafka-python keeps retrying a bootstrap server for bootstrap_timeout_ms whatever the error, and an
+    authentication or certificate failure will not go away by waiting; an unreachable broker might.
+    """
+    deadline = time.monotonic() + CONNECT_TIMEOUT
+    with _kafka_errors(s) as seen:
+        while True:
+            attempt = max(0.5, min(ATTEMPT, deadline - time.monotonic()))
+            try:
+                return make({**kafka_kwargs(s), "bootstrap_timeout_ms": int(attempt * 1000)})
+            except Exception:
+                cause = _kafka_cause(s, seen)
+                if time.monotonic() >= deadline or (cause is not None and not cause[1]):
+                    raise
+
+
 def kafka_admin(s: Settings, **kw: Any):
-    """A KafkaAdminClient; connecting is checked, failures are one StackError."""
+    """A connected KafkaAdminClient; failing to connect is one StackError naming the cluster."""
     from kafka import KafkaAdminClient
 
-    with _kafka_errors(s):
-        return KafkaAdminClient(**kafka_kwargs(s), **kw)
+    return _connected(s, lambda conn: KafkaAdminClient(**conn, **kw))
 
 
 def kafka_consumer(s: Settings, **kw: Any):
     """A KafkaConsumer, connected (its bootstrap is checked here, not at the first poll)."""
     from kafka import KafkaConsumer
 
-    with _kafka_errors(s):
-        consumer = KafkaConsumer(**kafka_kwargs(s), **kw)
-        consumer.topics()  # the first metadata request: fails here, with a reason, when the cluster is unreachable
+    def make(conn: dict[str, Any]):
+        consumer = KafkaConsumer(**conn, **kw)
+        try:
+            consumer.topics()  # the first metadata request: fails here when the cluster is unreachable
+        except Exception:
+            consumer.close()
+            raise
         return consumer
+
+    return _connected(s, make)
 
 
 def kafka_producer(s: Settings, **kw: Any):
-    """A KafkaProducer, connected."""
+    """A connected KafkaProducer."""
     from kafka import KafkaProducer
 
-    with _kafka_errors(s):
-        return KafkaProducer(**kafka_kwargs(s), **kw)
+    return _connected(s, lambda conn: KafkaProducer(**conn, **kw))
 
 
 def probe_kafka(s: Settings) -> None:
     """Fail fast, with one line, when the cluster cannot be reached or refuses our credentials."""
-    with _kafka_errors(s):
-        from kafka import KafkaAdminClient
+    from kafka import KafkaAdminClient
 
-        admin = KafkaAdminClient(**kafka_kwargs(s), client_id="rfm-stream-probe",
-                                 request_timeout_ms=int(CONNECT_TIMEOUT * 1000))
+    def make(conn: dict[str, Any]):
+        admin = KafkaAdminClient(**conn, client_id="rfm-stream-probe", request_timeout_ms=int(CONNECT_TIMEOUT * 1000))
         try:
             admin.describe_cluster()
         finally:
             admin.close()
+
+    _connected(s, make)
 
 
 # ---------------------------------------------------------------- Redis

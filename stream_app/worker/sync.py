@@ -56,8 +56,8 @@ def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
 def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25, echo=None) -> SyncState:
     deadline = time.monotonic() + timeout
     state = SyncState()
-    ends = end_offsets(settings)
     connect.probe_redis(settings)  # a wrong REDIS_URL is told now, not after the consumer lag reaches 0
+    ends = end_offsets(settings)
     admin = connect.kafka_admin(settings, client_id="rfm-stream-sync")
     client = connect.redis_client(settings)
     p = settings.redis_prefix
