@@ -11,6 +11,7 @@ clients' own 30 s defaults.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
 import ssl
@@ -24,8 +25,9 @@ from stream_app.settings import Settings
 
 #: how long a command waits for the first answer of a server before it gives up
 CONNECT_TIMEOUT = 7.0
-#: one connection attempt of kafka-python; a failure that waiting cannot mend (a password) ends after one
-ATTEMPT = 2.0
+#: the first connection attempt of kafka-python (then twice as long each); a failure that waiting cannot
+#: mend (a password, a certificate) ends the wait after the attempt that saw it
+ATTEMPT = 1.0
 #: a Redis reply slower than this is a dead server, not a busy one (the largest pipeline answers in < 1 s)
 REDIS_READ_TIMEOUT = 30.0
 
@@ -181,8 +183,8 @@ def _connected(s: Settings, make: Callable[[dict[str, Any]], Any]) -> Any:
     """
     deadline = time.monotonic() + CONNECT_TIMEOUT
     with _kafka_errors(s) as seen:
-        while True:
-            attempt = max(0.5, min(ATTEMPT, deadline - time.monotonic()))
+        for i in itertools.count():
+            attempt = max(0.5, min(ATTEMPT * 2**i, deadline - time.monotonic()))  # a slow handshake gets longer
             try:
                 return make({**kafka_kwargs(s), "bootstrap_timeout_ms": int(attempt * 1000)})
             except Exception:

@@ -296,8 +296,6 @@ def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> 
     from stream_app.worker.topics import ensure_topics
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Faust retries an unreachable or refusing server forever: at start, that is a misconfiguration to report
-    connect.probe_redis(settings)
     partitions = ensure_topics(settings)
     app = build_app(settings, partitions, options)
     worker = faust.Worker(app, loglevel=options.loglevel, quiet=True)
