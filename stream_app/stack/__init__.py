@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from stream_app.connect import mask_url
+from stream_app.errors import StackError
 from stream_app.settings import Settings, load
 from stream_app.stack import kafka, process, redis_server
 
@@ -41,6 +42,12 @@ def up(s: Settings | None = None, *, persist: bool = False, secure: bool = False
         from stream_app.stack import secure as secured
 
         layout = secured.Layout.of(s)
+        running = [n for n, pid, marker in (("kafka", kafka.Paths.of(s).pid, kafka.MARKER),
+                                            ("redis", redis_server.pid_file(s), redis_server.MARKER))
+                   if process.read_pid(pid, marker).state == "running"]
+        if running and not layout.started.exists():
+            raise StackError(f"{' and '.join(running)} of RFM_RUN_DIR={s.run_dir} run without --secure: "
+                             "`rfm-stream stack down` first, or use another RFM_RUN_DIR")
         secured.prepare(layout)
         s = dataclasses.replace(s, redis_url=layout.redis_admin_url())  # the plain port now wants the password
         if process.read_pid(redis_server.pid_file(s), redis_server.MARKER).state != "running":
@@ -65,6 +72,7 @@ def up(s: Settings | None = None, *, persist: bool = False, secure: bool = False
     took = time.monotonic() - t0
     echo(f"stack up in {took:.1f}s")
     if layout is not None:
+        layout.started.touch()
         for line in secured.describe(layout):
             echo(line)
         return took
@@ -78,6 +86,7 @@ def down(s: Settings | None = None, *, echo: Callable[[str], None] = print) -> N
     s = s or load()
     kafka.stop(s, echo=echo)
     redis_server.stop(s, echo=echo)
+    (s.run_dir / "secure" / "started").unlink(missing_ok=True)  # see secure.Layout.started
 
 
 def status(s: Settings | None = None, *, echo: Callable[[str], None] = print) -> bool:

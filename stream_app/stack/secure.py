@@ -52,6 +52,8 @@ class Layout:
     keystore = property(lambda self: self.folder / "server-keystore.pem")  # key + chain, Kafka's PEM keystore
     secret = property(lambda self: self.folder / "password")
     env_file = property(lambda self: self.folder / "client.env")
+    #: present while the servers of this run folder were started with --secure (`down` removes it)
+    started = property(lambda self: self.folder / "started")
 
     @property
     def password(self) -> str:

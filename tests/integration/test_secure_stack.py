@@ -79,17 +79,6 @@ def test_online_retail_through_secured_servers_equals_batch_and_no_output_shows_
     assert not leaks, f"the password is printed in outputs {leaks}"
 
 
-@pytest.mark.parametrize("wrong", ["KAFKA_SASL_PASSWORD", "REDIS_URL"])
-def test_worker_with_a_wrong_password_exits_in_one_line(secure_deployment, wrong):
-    dep = secure_deployment
-    password = dep.env["KAFKA_SASL_PASSWORD"]
-    bad = {"KAFKA_SASL_PASSWORD": "not-" + password,
-           "REDIS_URL": dep.env["REDIS_URL"].replace(f":{password}@", f":not-{password}@")}[wrong]
-    proc, seconds = _timed(dep, "worker", **{wrong: bad})
-    names = "Kafka at " if wrong.startswith("KAFKA") else "Redis at rediss://rfm:***@"
-    _one_line_error(proc, seconds, names=names, password=password)
-    assert "authenticat" in proc.stderr, proc.stderr
-    print(f"worker with a wrong {wrong}: exit {proc.returncode} after {seconds:.1f}s: {proc.stderr.strip()}")
 
 
 COMMANDS = {
@@ -102,6 +91,21 @@ COMMANDS = {
 }
 KAFKA_COMMANDS = ("worker", "replay", "sync")
 REDIS_COMMANDS = ("worker", "sync", "customer", "segments", "report")
+
+
+@pytest.mark.parametrize("command,wrong", [("worker", "KAFKA_SASL_PASSWORD"), ("worker", "REDIS_URL"),
+                                           ("replay", "KAFKA_SASL_PASSWORD"), ("customer", "REDIS_URL")])
+def test_a_wrong_password_exits_in_one_line(secure_deployment, harness, command, wrong):
+    dep = secure_deployment
+    password = dep.env["KAFKA_SASL_PASSWORD"]
+    bad = {"KAFKA_SASL_PASSWORD": "not-" + password,
+           "REDIS_URL": dep.env["REDIS_URL"].replace(f":{password}@", f":not-{password}@")}[wrong]
+    args = [harness.ONLINE_RETAIL if a == "ONLINE_RETAIL" else a for a in COMMANDS[command]]
+    proc, seconds = _timed(dep, *args, **{wrong: bad})
+    names = "Kafka at " if wrong.startswith("KAFKA") else "Redis at rediss://rfm:***@"
+    _one_line_error(proc, seconds, names=names, password=password)
+    assert "authenticat" in proc.stderr, proc.stderr
+    print(f"{command} with a wrong {wrong}: exit {proc.returncode} after {seconds:.1f}s: {proc.stderr.strip()}")
 
 
 @pytest.mark.parametrize("server,command", [("kafka", c) for c in KAFKA_COMMANDS] +
