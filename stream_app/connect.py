@@ -24,7 +24,7 @@ from stream_app.errors import StackError
 from stream_app.settings import Settings
 
 #: how long a command waits for the first answer of a server before it gives up
-CONNECT_TIMEOUT = 7.0
+CONNECT_TIMEOUT = 5.0
 #: the first connection attempt of kafka-python (then twice as long each); a failure that waiting cannot
 #: mend (a password, a certificate) ends the wait after the attempt that saw it
 ATTEMPT = 1.0
