@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what rfm-stream needs on a Debian-like machine, then cache the Kafka class path.
 # Safe to run again: apt-get runs only for a missing program, pip finds everything satisfied,
-# and Maven is skipped once the class path in $RFM_CACHE_DIR (default .cache/) is complete.
+# and Maven is skipped once the class path in $RFM_CACHE_DIR (default ~/.cache/rfm-stream) is complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

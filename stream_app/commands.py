@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, ...]] = [
     ("generate", "stream_app.streaming_cli", "generate_cmd"),
     ("audiences", "stream_app.audiences_cli", "audiences_cmd"),
     ("report", "stream_app.audiences_cli", "report_cmd"),
+    ("health", "stream_app.health_cli", "health_cmd"),
 ]
 
 

@@ -14,7 +14,20 @@ from urllib.parse import parse_qs, urlsplit
 
 from stream_app.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _xdg(variable: str, fallback: str) -> Path:
+    """An XDG base folder's rfm-stream subfolder: never inside the code, wherever the package is installed.
+
+    The XDG Base Directory spec: $XDG_STATE_HOME (else ~/.local/state) for state that outlives a run but is
+    not user data (logs, pids, the worker's tables), $XDG_CACHE_HOME (else ~/.cache) for what can be
+    downloaded again. A relative value is invalid by the spec and ignored.
+    """
+    base = os.environ.get(variable, "")
+    return (Path(base) if os.path.isabs(base) else Path(os.path.expanduser(fallback))) / "rfm-stream"
+
+
+STATE_DIR = _xdg("XDG_STATE_HOME", "~/.local/state")
+CACHE_DIR = _xdg("XDG_CACHE_HOME", "~/.cache")
 
 #: name -> (default, help); the single source for --help texts and docs.
 ENV: dict[str, tuple[str, str]] = {
@@ -29,9 +42,9 @@ ENV: dict[str, tuple[str, str]] = {
     "RFM_RECOMPUTE_INTERVAL": ("30", "seconds between quintile boundary recomputes"),
     "RFM_PARTITIONS": ("4", "partitions of the orders topic when rfm-stream creates it"),
     "RFM_STORE": ("rocksdb://", "Faust table store: rocksdb:// or memory://"),
-    "RFM_DATA_DIR": (str(PROJECT_ROOT / ".run" / "worker"), "folder of the worker's RocksDB tables"),
-    "RFM_RUN_DIR": (str(PROJECT_ROOT / ".run"), "logs, pids and data of the local stack"),
-    "RFM_CACHE_DIR": (str(PROJECT_ROOT / ".cache"), "downloads: Maven repository, Kafka class path"),
+    "RFM_DATA_DIR": (str(STATE_DIR / "worker"), "folder of the worker's RocksDB tables, in $XDG_STATE_HOME or ~/.local/state"),
+    "RFM_RUN_DIR": (str(STATE_DIR), "logs, pids and data of the local stack, in $XDG_STATE_HOME or ~/.local/state"),
+    "RFM_CACHE_DIR": (str(CACHE_DIR), "downloads: Maven repository, Kafka class path, in $XDG_CACHE_HOME or ~/.cache"),
     "RFM_SEGMENTS": ("", "JSON file of the 5x5 segment map; empty means the packaged map"),
     "RFM_AUDIENCES": ("", "audience rules file; empty means the packaged rules"),
     "RFM_REPLICATION_FACTOR": ("1", "replicas of every topic rfm-stream or Faust creates (changelogs too)"),
@@ -159,4 +172,4 @@ def describe() -> str:
     return "\n".join(f"{n:<{width}}  {h} (default: {d or 'none'})" for n, (d, h) in ENV.items())
 
 
-__all__ = ["ENV", "Settings", "load", "env", "describe", "PROJECT_ROOT"]
+__all__ = ["ENV", "Settings", "load", "env", "describe"]

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ from stream_app.core.money import to_cents
 from stream_app.core.validate import load_schema
 from stream_app.errors import ConfigError
 
-DEFAULT_AUDIENCES = Path(__file__).resolve().parent.parent / "config" / "audiences.yaml"
+#: a package resource, so that an installed wheel finds it wherever it lives
+DEFAULT_AUDIENCES = resources.files("stream_app") / "config" / "audiences.yaml"
 SCHEMA_NAME = "audiences.schema.json"
 
 #: profile field -> kind: whole numbers, money (major units in the file, exact cents in the profile),
@@ -197,7 +199,7 @@ def load(path: str | Path | None = None, segment_names: tuple[str, ...] | None =
     """
     source = str(path or DEFAULT_AUDIENCES)
     try:
-        text = Path(source).read_text(encoding="utf-8")
+        text = (Path(path) if path else DEFAULT_AUDIENCES).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the audience rules: {exc.strerror or exc}") from None
     return parse(_decode(text, source), source, segment_names)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from stream_app.errors import ConfigError
 
-DEFAULT_SEGMENTS = Path(__file__).resolve().parent.parent / "config" / "segments.json"
+#: a package resource, so that an installed wheel finds it wherever it lives
+DEFAULT_SEGMENTS = resources.files("stream_app") / "config" / "segments.json"
 
 
 class SegmentMap:
@@ -38,13 +40,14 @@ class SegmentMap:
     @classmethod
     def load(cls, path: str | Path | None = None) -> "SegmentMap":
         """The map in a JSON file; the packaged default when path is empty."""
-        return _load(str(path or DEFAULT_SEGMENTS))
+        return _load(str(path or ""))
 
 
 @lru_cache(maxsize=8)
-def _load(path: str) -> SegmentMap:
+def _load(file: str) -> SegmentMap:
+    path = file or str(DEFAULT_SEGMENTS)
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads((Path(file) if file else DEFAULT_SEGMENTS).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read the segment map: {exc}") from exc
     if not isinstance(data, dict):

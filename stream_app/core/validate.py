@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from functools import lru_cache
-from pathlib import Path
+from importlib import resources
 
 import fastjsonschema
 import orjson
@@ -23,7 +23,9 @@ from stream_app.core.money import to_cents
 from stream_app.core.timeutil import parse_rfc3339
 from stream_app.errors import BadEvent
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+#: the schemas ship inside the package (stream_app/schemas; the top-level schemas/ of a checkout links
+#: there), read as package resources so that an installed wheel finds them wherever it lives
+SCHEMA_DIR = resources.files("stream_app") / "schemas"
 ORDER_EVENT_SCHEMA = SCHEMA_DIR / "order_event.schema.json"
 
 #: events more than this far ahead of the clock are refused (clock skew allowance)
@@ -32,7 +34,7 @@ FUTURE_TOLERANCE_US = 24 * 3600 * 1_000_000
 
 def load_schema(name: str) -> dict:
     """A schema of schemas/ by file name."""
-    return json.loads((SCHEMA_DIR / name).read_text())
+    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
 
 
 def customer_id_pattern() -> str:

@@ -25,8 +25,8 @@ import pytest
 
 from stream_app import batch
 from stream_app.adapters import registry
-from stream_app.settings import PROJECT_ROOT
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA = PROJECT_ROOT.parent / "shared" / "data"
 ONLINE_RETAIL = str(DATA / "online_retail.csv.gz")
 FLO = str(DATA / "flo_data_20k.csv.gz")
@@ -46,14 +46,17 @@ class Deployment:
     tmp: Path
     redis: object
     workers: list["Worker"] = field(default_factory=list)
+    #: how rfm-stream is run, and from where: the checkout's by default, an installed console script otherwise
+    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "stream_app.cli"])
+    cwd: Path | None = None
 
     @property
     def prefix(self) -> str:
         return self.env["RFM_REDIS_PREFIX"]
 
     def cli(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "stream_app.cli", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run([*self.command, *args], env=self.env, cwd=self.cwd, capture_output=True, text=True,
+                              timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"rfm-stream {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
                                  f"\n{self.logs()}")
@@ -87,7 +90,7 @@ class Worker:
     def start(self) -> None:
         env = dict(self.dep.env, RFM_DATA_DIR=str(self.data_dir))
         out = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "stream_app.cli", "worker", *self.args], env=env,
+        self.proc = subprocess.Popen([*self.dep.command, "worker", *self.args], env=env, cwd=self.dep.cwd,
                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
 
@@ -270,6 +273,42 @@ class Harness:
 @pytest.fixture
 def harness() -> type[Harness]:
     return Harness
+
+
+@dataclass
+class DockerStage:
+    """One FROM ... stage of a Dockerfile: its base, name and instructions (continuation lines joined)."""
+
+    base: str
+    name: str | None
+    instructions: list[tuple[str, str]]
+
+    def args(self, instruction: str) -> list[str]:
+        return [a for i, a in self.instructions if i == instruction]
+
+
+def parse_dockerfile(text: str) -> list[DockerStage]:
+    """The stages of a Dockerfile; enough of the syntax for the project's own file (no parser directives)."""
+    stages: list[DockerStage] = []
+    logical = text.replace("\\\n", " ").splitlines()
+    for line in (raw.strip() for raw in logical):
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, rest = line.partition(" ")
+        instruction, rest = instruction.upper(), " ".join(rest.split())
+        if instruction == "FROM":
+            words = rest.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(DockerStage(words[0], name, []))
+        else:
+            assert stages, f"{instruction} before FROM"
+            stages[-1].instructions.append((instruction, rest))
+    return stages
+
+
+@pytest.fixture(scope="session")
+def dockerfile() -> list[DockerStage]:
+    return parse_dockerfile((PROJECT_ROOT / "Dockerfile").read_text())
 
 
 def _free_base(width: int) -> int:

@@ -1,13 +1,17 @@
-"""docker-compose.yml must describe the same stack as `rfm-stream stack up` and stream_app.settings.
+"""docker-compose.yml and the Dockerfile must describe the same stack as `rfm-stream stack up` and stream_app.settings.
 
-Docker cannot run on the project's machines, so this test reads the file instead: a topic renamed in
-settings, a version bump in kafka.py or a replication factor changed on one side only fails here.
-No server is needed.
+Docker cannot run on the project's machines, so this test reads the files instead: a topic renamed in
+settings, a version bump in kafka.py or a replication factor changed on one side only fails here, and so
+does an image that stops installing the wheel, runs as root or checks its health with a command the CLI
+lacks. (test_installed_package.py builds and runs the wheel the image installs.) No server is needed.
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
+import json
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,9 +20,10 @@ import pytest
 import yaml
 
 from stream_app.cli import cli
-from stream_app.settings import ENV, PROJECT_ROOT
+from stream_app.settings import ENV
 from stream_app.stack import kafka
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 #: server.properties keys that name addresses or paths, which necessarily differ inside a container
 ADDRESS_KEYS = {"listeners", "advertised.listeners", "listener.security.protocol.map", "controller.quorum.voters", "log.dirs"}
@@ -101,10 +106,54 @@ def test_app_services_use_the_projects_settings(compose, name):
     assert service["build"] == "." and (PROJECT_ROOT / "Dockerfile").is_file()
 
 
-def test_the_image_runs_the_cli():
-    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["rfm-stream"]' in dockerfile
-    assert "FROM python:3.11" in dockerfile
+def test_the_image_installs_the_wheel_and_runs_the_installed_cli(dockerfile):
+    """Build stage: a wheel from pyproject.toml, its readme and the package. Last stage: that wheel, pip-installed,
+    and no source tree; the entry point is the console script pyproject declares."""
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    assert [s.name for s in dockerfile] == ["build", None], "two stages: build, then the image"
+    build, image = dockerfile
+    assert all(s.base.startswith("python:3.11") for s in dockerfile)
+    copied = {source for args in build.args("COPY") for source in args.split()[:-1]}
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.name for p in PROJECT_ROOT.iterdir()
+                if (p / "__init__.py").is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in include)}
+    assert packages
+    assert copied == {"pyproject.toml", pyproject["project"]["readme"], *packages}
+    assert any(run.startswith("pip wheel --no-deps --wheel-dir /dist .") for run in build.args("RUN"))
+    assert image.args("COPY") == ["--from=build /dist /tmp/dist"], "the image copies the wheel, not the source"
+    assert any(run.startswith("pip install /tmp/dist/*.whl") for run in image.args("RUN"))
+    assert pyproject["project"]["scripts"] == {"rfm-stream": "stream_app.cli:main"}
+    assert image.args("ENTRYPOINT") == ['["rfm-stream"]']
+
+
+def test_the_image_runs_as_a_numeric_non_root_user(dockerfile):
+    image = dockerfile[-1]
+    (user,) = image.args("USER")
+    assert user.isdigit() and int(user) != 0, f"USER {user}: a numeric uid other than 0"
+    assert any(f"--uid {user} " in run for run in image.args("RUN")), "the uid is created in the image"
+
+
+def test_the_image_health_check_is_a_cli_command(dockerfile):
+    (check,) = dockerfile[-1].args("HEALTHCHECK")
+    options, _, command = check.partition(" CMD ")
+    argv = json.loads(command)
+    assert argv[0] == "rfm-stream"
+    cli.get_command(click.Context(cli), argv[1]).make_context(argv[1], argv[2:])
+    assert "--timeout=" in options and "--interval=" in options
+
+
+def test_the_image_and_compose_set_only_known_settings(compose, dockerfile):
+    """Every variable the image or compose sets for rfm-stream is one stream_app.settings reads."""
+    image_env = {a.split("=", 1)[0] for args in dockerfile[-1].args("ENV") for a in args.split()}
+    ours = {n for n in image_env if n.startswith(("RFM_", "KAFKA_", "REDIS_"))}
+    assert ours >= {"RFM_DATA_DIR", "RFM_RUN_DIR", "RFM_CACHE_DIR"}
+    assert ours <= set(ENV), f"unknown settings in the Dockerfile: {ours - set(ENV)}"
+    for name in ("worker", "replay"):
+        env = compose["services"][name]["environment"]
+        assert set(env) <= set(ENV), f"{name}: unknown settings {set(env) - set(ENV)}"
+        # the worker's tables go to the volume compose mounts, which the image's user owns
+        assert any(str(env.get("RFM_DATA_DIR", "/var/lib/rfm-stream/worker")).startswith(v.split(":")[1])
+                   for v in compose["services"]["worker"]["volumes"])
 
 
 @pytest.mark.parametrize("name", ["worker", "replay"])

@@ -15,9 +15,9 @@ import pytest
 from stream_app import batch
 from stream_app.adapters import online_retail
 from stream_app.cli import main
-from stream_app.settings import PROJECT_ROOT
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DATA = PROJECT_ROOT.parent / "shared" / "data"
 RETAIL = DATA / "online_retail.csv.gz"
 ARTIFACTS = PROJECT_ROOT / "out" / "test-artifacts"
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
