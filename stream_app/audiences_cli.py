@@ -10,6 +10,7 @@ from stream_app import audiences as audience_rules
 from stream_app import batch
 from stream_app.adapters import registry
 from stream_app.audiences.summary import format_sizes, sizes, write_lists
+from stream_app.connect import mask_url
 from stream_app.batch_cli import FORMAT, _report_skipped, parse_as_of
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadInput
@@ -78,7 +79,7 @@ def report_cmd(input_path: str | None, fmt: str | None, from_redis: bool, out: s
         settings = load()
         rules = _rules(audiences_file, SegmentMap.load(settings.segments_file))
         scored = read_profiles(settings.redis_url, settings.redis_prefix)
-        source = f"live profiles in {_without_password(settings.redis_url)} (prefix {settings.redis_prefix!r})"
+        source = f"live profiles in {mask_url(settings.redis_url)} (prefix {settings.redis_prefix!r})"
         if scored.attrs.get("unreadable"):
             click.echo(f"skipped {scored.attrs['unreadable']:,} profile hashes that are not profiles the worker writes",
                        err=True)
@@ -94,18 +95,6 @@ def report_cmd(input_path: str | None, fmt: str | None, from_redis: bool, out: s
     except OSError as exc:
         raise BadInput(f"cannot write the report: {exc.strerror or exc}", source=out) from None
     click.echo(f"report of {len(scored):,} customers -> {out}", err=True)
-
-
-def _without_password(url: str) -> str:
-    """The URL as the report may show it: a password (redis://:secret@host) becomes ***."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _check_report_out(out: str, input_path: str | None) -> None:

@@ -21,7 +21,7 @@ def health_cmd(timeout: float) -> None:
     settings = load()
     host, port = redis_server.address(settings.redis_url)
     problems = []
-    if not kafka.answers(settings.kafka_bootstrap, timeout=timeout):
+    if not kafka.answers(settings.kafka_bootstrap, timeout=timeout, settings=settings):
         problems.append(f"Kafka does not answer at {settings.kafka_bootstrap}")
     if not redis_server.answers(settings.redis_url, timeout=timeout):
         problems.append(f"Redis does not answer at {host}:{port}")

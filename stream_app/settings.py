@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from stream_app.errors import ConfigError
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -44,7 +47,18 @@ ENV: dict[str, tuple[str, str]] = {
     "RFM_CACHE_DIR": (str(CACHE_DIR), "downloads: Maven repository, Kafka class path, in $XDG_CACHE_HOME or ~/.cache"),
     "RFM_SEGMENTS": ("", "JSON file of the 5x5 segment map; empty means the packaged map"),
     "RFM_AUDIENCES": ("", "audience rules file; empty means the packaged rules"),
+    "RFM_REPLICATION_FACTOR": ("1", "replicas of every topic rfm-stream or Faust creates (changelogs too)"),
+    "KAFKA_SECURITY_PROTOCOL": ("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+    "KAFKA_SASL_MECHANISM": ("PLAIN", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols)"),
+    "KAFKA_SASL_USERNAME": ("", "SASL user name (SASL_* protocols)"),
+    "KAFKA_SASL_PASSWORD": ("", "SASL password (SASL_* protocols); never printed"),
+    "KAFKA_SSL_CAFILE": ("", "PEM file of the CA that signed the brokers' certificates; empty: the system's"),
+    "KAFKA_SSL_CERTFILE": ("", "PEM client certificate, when the brokers require one"),
+    "KAFKA_SSL_KEYFILE": ("", "PEM private key of KAFKA_SSL_CERTFILE"),
 }
+
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def env(name: str) -> str:
@@ -65,19 +79,91 @@ class Settings:
     dead_letter_topic: str = field(default_factory=lambda: env("RFM_DEAD_LETTER_TOPIC"))
     audience_topic: str = field(default_factory=lambda: env("RFM_AUDIENCE_TOPIC"))
     redis_prefix: str = field(default_factory=lambda: env("RFM_REDIS_PREFIX"))
-    recompute_interval: float = field(default_factory=lambda: float(env("RFM_RECOMPUTE_INTERVAL")))
-    partitions: int = field(default_factory=lambda: int(env("RFM_PARTITIONS")))
+    recompute_interval: float = field(default_factory=lambda: _number("RFM_RECOMPUTE_INTERVAL", float))
+    partitions: int = field(default_factory=lambda: _number("RFM_PARTITIONS", int))
     store: str = field(default_factory=lambda: env("RFM_STORE"))
     data_dir: Path = field(default_factory=lambda: Path(env("RFM_DATA_DIR")))
     run_dir: Path = field(default_factory=lambda: Path(env("RFM_RUN_DIR")))
     cache_dir: Path = field(default_factory=lambda: Path(env("RFM_CACHE_DIR")))
     segments_file: str = field(default_factory=lambda: env("RFM_SEGMENTS"))
     audiences_file: str = field(default_factory=lambda: env("RFM_AUDIENCES"))
+    replication_factor: int = field(default_factory=lambda: _number("RFM_REPLICATION_FACTOR", int))
+    kafka_security_protocol: str = field(default_factory=lambda: env("KAFKA_SECURITY_PROTOCOL").upper())
+    kafka_sasl_mechanism: str = field(default_factory=lambda: env("KAFKA_SASL_MECHANISM").upper())
+    kafka_sasl_username: str = field(default_factory=lambda: env("KAFKA_SASL_USERNAME"))
+    kafka_sasl_password: str = field(default_factory=lambda: env("KAFKA_SASL_PASSWORD"), repr=False)
+    kafka_ssl_cafile: str = field(default_factory=lambda: env("KAFKA_SSL_CAFILE"))
+    kafka_ssl_certfile: str = field(default_factory=lambda: env("KAFKA_SSL_CERTFILE"))
+    kafka_ssl_keyfile: str = field(default_factory=lambda: env("KAFKA_SSL_KEYFILE"))
+
+    def __repr__(self) -> str:  # the dataclass repr would show REDIS_URL's password
+        from stream_app.connect import mask_url
+
+        return f"Settings(app_id={self.app_id!r}, kafka={self.kafka_bootstrap!r}, redis={mask_url(self.redis_url)!r})"
+
+
+def _number(name: str, kind: type) -> int | float:
+    """A positive number from the environment; anything else is a one-line error naming the variable."""
+    text = env(name).strip()
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}: {text!r} is not {what}") from None
+    if not value > 0:
+        raise ConfigError(f"{name}: {text!r} must be greater than 0")
+    return value
+
+
+def check(s: Settings) -> Settings:
+    """Reject values that would otherwise fail late, deep inside a client, as a traceback.
+
+    Every message starts with the variable's name, so `error: KAFKA_SSL_CAFILE: ...` says what to fix.
+    """
+    if s.kafka_security_protocol not in KAFKA_PROTOCOLS:
+        raise ConfigError(f"KAFKA_SECURITY_PROTOCOL: {s.kafka_security_protocol!r} is not one of "
+                          f"{', '.join(KAFKA_PROTOCOLS)}")
+    if s.kafka_security_protocol.startswith("SASL_"):
+        if s.kafka_sasl_mechanism not in SASL_MECHANISMS:
+            raise ConfigError(f"KAFKA_SASL_MECHANISM: {s.kafka_sasl_mechanism!r} is not one of "
+                              f"{', '.join(SASL_MECHANISMS)}")
+        for name, value in (("KAFKA_SASL_USERNAME", s.kafka_sasl_username),
+                            ("KAFKA_SASL_PASSWORD", s.kafka_sasl_password)):
+            if not value:
+                raise ConfigError(f"{name}: required when KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol}")
+    for name, path in (("KAFKA_SSL_CAFILE", s.kafka_ssl_cafile), ("KAFKA_SSL_CERTFILE", s.kafka_ssl_certfile),
+                       ("KAFKA_SSL_KEYFILE", s.kafka_ssl_keyfile)):
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{name}: no such file {path}")
+    if bool(s.kafka_ssl_certfile) != bool(s.kafka_ssl_keyfile):
+        raise ConfigError("KAFKA_SSL_CERTFILE: a client certificate needs KAFKA_SSL_KEYFILE too, and the reverse")
+    _check_redis_url(s.redis_url)
+    if not s.kafka_bootstrap.strip():
+        raise ConfigError("KAFKA_BOOTSTRAP: empty")
+    return s
+
+
+def _check_redis_url(url: str) -> None:
+    from stream_app.connect import mask_url
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"REDIS_URL: {mask_url(url)} is not a URL: {exc}") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"REDIS_URL: {mask_url(url)} must start with redis://, rediss:// or unix://")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigError(f"REDIS_URL: {mask_url(url)} names no host")
+    for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        for path in parse_qs(parts.query).get(name, []):
+            if not Path(path).is_file():
+                raise ConfigError(f"REDIS_URL: {name}={path}: no such file")
 
 
 def load() -> Settings:
-    """Settings from the current environment."""
-    return Settings()
+    """Settings from the current environment, checked (a bad value raises ConfigError naming the variable)."""
+    return check(Settings())
 
 
 def describe() -> str:

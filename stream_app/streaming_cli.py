@@ -22,9 +22,16 @@ from stream_app.settings import load
 @click.option("--loglevel", default="info", show_default=True)
 def worker_cmd(batch_size: int, batch_wait: float, web_port: int | None, loglevel: str) -> None:
     """Run a streaming worker (Faust, at-least-once) until stopped: orders in, Redis profiles and changes out."""
+    from stream_app import connect
+
+    settings = load()
+    # Faust would retry an unreachable or refusing server forever; at start that is a misconfiguration, told
+    # in one line before the seconds of importing Faust
+    connect.probe_redis(settings)
+    connect.probe_kafka(settings)
     from stream_app.worker.app import WorkerOptions, run_worker
 
-    run_worker(load(), WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, web_port=web_port,
+    run_worker(settings, WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, web_port=web_port,
                                      loglevel=loglevel))
 
 

@@ -38,18 +38,21 @@ def read_profiles(url: str, prefix: str, client=None) -> pd.DataFrame:
     """Every scored profile under ``{prefix}:customer:``, one row per customer, sorted by customer_id."""
     import redis
 
+    from stream_app import connect
+
     own = client is None
     if own:
-        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+        client = connect.redis_client(url)
     try:
-        hashes = dict(_scan_hashes(client, prefix))
+        with connect.redis_errors(url):
+            hashes = dict(_scan_hashes(client, prefix))
     except redis.RedisError as exc:
-        raise StackError(f"Redis at {url} cannot be read: {exc}") from None
+        raise StackError(f"Redis at {connect.mask_url(url)} cannot be read: {exc}") from None
     finally:
         if own:
             client.close()
     if not hashes:
-        raise BadInput(f"no customer profiles under {key_pattern(prefix)!r}", source=url)
+        raise BadInput(f"no customer profiles under {key_pattern(prefix)!r}", source=connect.mask_url(url))
     return profiles_frame(hashes)
 
 

@@ -20,9 +20,12 @@ def stack_group() -> None:
 
 @stack_group.command("up")
 @click.option("--persist", is_flag=True, help="Keep Redis data across restarts (append-only file); off for tests.")
-def up_cmd(persist: bool) -> int:
+@click.option("--secure", is_flag=True,
+              help="Also a SASL_SSL (SCRAM-SHA-512) Kafka listener on the port + 2, and Redis with a user, a "
+                   "password and TLS on the port + 1, with a throwaway CA; prints the variables to use them.")
+def up_cmd(persist: bool, secure: bool) -> int:
     """Start Kafka and Redis unless running; wait until both answer."""
-    local_stack.up(load(), persist=persist, echo=click.echo)
+    local_stack.up(load(), persist=persist, secure=secure, echo=click.echo)
     return 0
 
 

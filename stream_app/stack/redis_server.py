@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from stream_app.connect import mask_url
 from stream_app.errors import StackError
 from stream_app.settings import Settings
 from stream_app.stack import process
@@ -24,7 +25,7 @@ def address(url: str) -> tuple[str, int]:
     """Host and port of a redis:// URL (6379 when the URL names none)."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise StackError(f"REDIS_URL={url!r} is not a redis://host:port/db URL")
+        raise StackError(f"REDIS_URL={mask_url(url)!r} is not a redis://host:port/db URL")
     return parts.hostname, parts.port or 6379
 
 
@@ -45,21 +46,21 @@ def answers(url: str, timeout: float = 1.0) -> bool:
         client.close()
 
 
-def start(s: Settings, *, persist: bool = False, echo=print) -> process.Started:
+def start(s: Settings, *, persist: bool = False, echo=print, extra_args: list[str] = ()) -> process.Started:
     """Start redis-server unless ours runs already or some server answers PING at REDIS_URL; does not wait."""
     host, port = address(s.redis_url)
     pids = pid_file(s)
     state = process.read_pid(pids, MARKER)
     if state.state == "running":
-        return process.Started("running", state.pid, s.redis_url)
+        return process.Started("running", state.pid, mask_url(s.redis_url))
     if state.state == "stale":
         echo(f"redis  removing stale pid file {pids} (pid {state.pid} is not our redis-server)")
         pids.unlink(missing_ok=True)
     if answers(s.redis_url):
-        return process.Started("external", None, s.redis_url)
+        return process.Started("external", None, mask_url(s.redis_url))
     if not process.is_local(host):
         raise StackError(
-            f"no Redis answers at REDIS_URL={s.redis_url}, and {host} is not this machine: "
+            f"no Redis answers at REDIS_URL={mask_url(s.redis_url)}, and {host} is not this machine: "
             "the local stack only starts a server on 127.0.0.1"
         )
     process.require_free(port, "Redis")
@@ -76,10 +77,10 @@ def start(s: Settings, *, persist: bool = False, echo=print) -> process.Started:
     argv = [
         binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
         "--daemonize", "no", "--logfile", "", "--save", "",
-        "--appendonly", "yes" if persist else "no", "--appendfsync", "everysec",
+        "--appendonly", "yes" if persist else "no", "--appendfsync", "everysec", *extra_args,
     ]  # fmt: skip
     pid = process.spawn(argv, pid_file=pids, log_file=folder / "redis.log", cwd=folder)
-    return process.Started("started", pid, s.redis_url)
+    return process.Started("started", pid, mask_url(s.redis_url))
 
 
 def wait_ready(s: Settings, started: process.Started, timeout: float = 30.0) -> None:
@@ -94,7 +95,7 @@ def wait_ready(s: Settings, started: process.Started, timeout: float = 30.0) -> 
         if answers(s.redis_url, timeout=0.5):
             return
         time.sleep(0.1)
-    raise StackError(f"Redis at {s.redis_url} did not answer PING within {timeout:.0f}s (log: {log})")
+    raise StackError(f"Redis at {mask_url(s.redis_url)} did not answer PING within {timeout:.0f}s (log: {log})")
 
 
 def stop(s: Settings, *, echo=print) -> None:
@@ -104,4 +105,4 @@ def stop(s: Settings, *, echo=print) -> None:
 
 def status(s: Settings) -> tuple[bool, str]:
     ok = answers(s.redis_url)
-    return ok, process.status_line("redis", process.read_pid(pid_file(s), MARKER), ok, s.redis_url)
+    return ok, process.status_line("redis", process.read_pid(pid_file(s), MARKER), ok, mask_url(s.redis_url))

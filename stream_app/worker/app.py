@@ -24,6 +24,7 @@ from faust.streams import _current_event  # the context a Table read/write takes
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from stream_app import connect
 from stream_app.audiences import rules as audience_rules
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
@@ -225,12 +226,13 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     """The worker's Faust app: at-least-once, batched agent, leader timer; see docs/streaming.md."""
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=connect.faust_broker(settings),
+        broker_credentials=connect.faust_credentials(settings),
         store=settings.store,
         datadir=str(settings.data_dir / settings.app_id),
         processing_guarantee="at_least_once",
         topic_partitions=partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.replication_factor,
         table_standby_replicas=0,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
@@ -253,7 +255,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     def runtime() -> tuple[Processor, Leader]:
         """Redis clients must be made on the worker's event loop, so on first use."""
         if not state:
-            client = aioredis.Redis.from_url(settings.redis_url)
+            client = connect.async_redis_client(settings)
             sinks = FaustSinks(app, settings, client)
             state["processor"] = Processor(FaustTable(table, partitions), sinks, segments, settings.orders_topic,
                                            rules=rules, rules_fp=rules.fingerprint)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import redis
-
+from stream_app import connect
 from stream_app.core.segments import SegmentMap
 from stream_app.settings import Settings
 from stream_app.sinks.redis_profiles import customer_key, segment_key
@@ -13,9 +12,10 @@ PROFILE_ORDER = ("segment", "r_score", "f_score", "m_score", "aov_score", "rfm_s
 
 
 def profile(settings: Settings, customer_id: str) -> dict[str, str]:
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = connect.redis_client(settings, decode=True)
     try:
-        raw = client.hgetall(customer_key(settings.redis_prefix, customer_id))
+        with connect.redis_errors(settings):
+            raw = client.hgetall(customer_key(settings.redis_prefix, customer_id))
     finally:
         client.close()
     ordered = {k: raw[k] for k in PROFILE_ORDER if k in raw}
@@ -25,15 +25,16 @@ def profile(settings: Settings, customer_id: str) -> dict[str, str]:
 
 def segment_sizes(settings: Settings) -> dict[str, int]:
     """Every segment of the map (0 when empty) plus any other segment set found under the prefix."""
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = connect.redis_client(settings, decode=True)
     try:
         names = set(SegmentMap.load(settings.segments_file).names)
         start = len(segment_key(settings.redis_prefix, ""))
-        names.update(k[start:] for k in client.scan_iter(match=segment_key(settings.redis_prefix, "*"), count=1000))
-        pipe = client.pipeline(transaction=True)
-        ordered = sorted(names)
-        for name in ordered:
-            pipe.scard(segment_key(settings.redis_prefix, name))
-        return dict(zip(ordered, pipe.execute()))
+        with connect.redis_errors(settings):
+            names.update(k[start:] for k in client.scan_iter(match=segment_key(settings.redis_prefix, "*"), count=1000))
+            pipe = client.pipeline(transaction=True)
+            ordered = sorted(names)
+            for name in ordered:
+                pipe.scard(segment_key(settings.redis_prefix, name))
+            return dict(zip(ordered, pipe.execute()))
     finally:
         client.close()

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import orjson
 from kafka import KafkaProducer
 
+from stream_app import connect
+
 from stream_app.adapters import registry
 from stream_app.core.model import OrderEvent
 from stream_app.settings import Settings
@@ -24,8 +26,8 @@ class ReplayResult:
 
 def producer(settings: Settings) -> KafkaProducer:
     """Keyed by customer id, so the default partitioner puts a customer in one partition."""
-    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
-                         batch_size=512 * 1024, max_request_size=8 * 1024 * 1024)
+    return connect.kafka_producer(settings, acks="all", linger_ms=20, batch_size=512 * 1024,
+                                  max_request_size=8 * 1024 * 1024)
 
 
 def encode(event: OrderEvent) -> tuple[bytes, bytes]:
@@ -72,6 +74,7 @@ def replay(settings: Settings, path: str, fmt: str, rate: float | None = None, l
            progress_factory=None) -> ReplayResult:
     """A dataset's events in time order to the orders topic."""
     t0 = time.perf_counter()
+    connect.probe_kafka(settings)  # a wrong address or password is told before seconds go into reading the file
     frame = registry.read(path, fmt).in_time_order()
     total = len(frame) if limit is None else min(limit, len(frame))
     bar = progress_factory(total) if progress_factory else None

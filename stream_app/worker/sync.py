@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import redis
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import TopicPartition
+
+from stream_app import connect
 
 from stream_app.errors import RfmError
 from stream_app.settings import Settings
@@ -41,7 +42,7 @@ class SyncState:
 
 
 def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = connect.kafka_consumer(settings)
     try:
         parts = consumer.partitions_for_topic(settings.orders_topic)
         if not parts:
@@ -55,9 +56,10 @@ def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
 def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25, echo=None) -> SyncState:
     deadline = time.monotonic() + timeout
     state = SyncState()
+    connect.probe_redis(settings)  # a wrong REDIS_URL is told now, not after the consumer lag reaches 0
     ends = end_offsets(settings)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="rfm-stream-sync")
-    client = redis.Redis.from_url(settings.redis_url)
+    admin = connect.kafka_admin(settings, client_id="rfm-stream-sync")
+    client = connect.redis_client(settings)
     p = settings.redis_prefix
     try:
         while True:
@@ -71,7 +73,8 @@ def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25, echo=No
             pipe.get(index_changes_key(p))
             pipe.get(boundaries_key(p))
             pipe.hgetall(rescored_key(p))
-            changes, raw, rescored = pipe.execute()
+            with connect.redis_errors(settings):
+                changes, raw, rescored = pipe.execute()
             pub = Published.from_bytes(raw)
             state.index_changes, state.covered = int(changes or 0), pub.index_changes
             state.version, state.customers = pub.boundaries.version, pub.boundaries.customers

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from stream_app import connect
 from stream_app.errors import StackError
 from stream_app.settings import Settings
 
@@ -19,14 +19,11 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> int:
     topic (co-partitioning), so the worker reads the real count instead of
     trusting RFM_PARTITIONS when the topic already exists.
     """
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="rfm-stream-admin")
-    except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
-        raise StackError(f"Kafka does not answer at {settings.kafka_bootstrap}: {exc}") from exc
+    admin = connect.kafka_admin(settings, client_id="rfm-stream-admin")
     try:
         existing = set(admin.list_topics())
         wanted = [settings.orders_topic, settings.changes_topic, settings.dead_letter_topic, settings.audience_topic]
-        new = [NewTopic(t, num_partitions=settings.partitions, replication_factor=1) for t in wanted if t not in existing]
+        new = [NewTopic(t, num_partitions=settings.partitions, replication_factor=settings.replication_factor) for t in wanted if t not in existing]
         if new:
             try:
                 admin.create_topics(new)
@@ -39,7 +36,7 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> int:
 
 def wait_partitions(settings: Settings, topic: str, timeout: float = 30.0) -> int:
     """The partition count of a topic once its metadata is visible."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = connect.kafka_consumer(settings)
     try:
         deadline = time.monotonic() + timeout
         while True:

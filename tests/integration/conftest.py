@@ -309,3 +309,72 @@ def parse_dockerfile(text: str) -> list[DockerStage]:
 @pytest.fixture(scope="session")
 def dockerfile() -> list[DockerStage]:
     return parse_dockerfile((PROJECT_ROOT / "Dockerfile").read_text())
+
+
+def _free_base(width: int) -> int:
+    """A port p with p .. p+width-1 all free on 127.0.0.1 (the secured stack's listeners sit side by side)."""
+    import random
+    import socket
+
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 40000)
+        try:
+            for port in range(base, base + width):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no free ports")
+
+
+@pytest.fixture(scope="session")
+def secure_stack(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """A second stack of its own, started by `rfm-stream stack up --secure`: the client variables to use it.
+
+    Its own ports and RFM_RUN_DIR, so the shared stack other tests use is never touched; stopped at the end.
+    """
+    from tests.conftest import IN_CI
+
+    run = tmp_path_factory.mktemp("secure-stack")
+    env = dict(os.environ, RFM_RUN_DIR=str(run), KAFKA_BOOTSTRAP=f"127.0.0.1:{_free_base(3)}",
+               REDIS_URL=f"redis://127.0.0.1:{_free_base(2)}/0")
+    for name in [n for n in env if n.startswith("KAFKA_S")]:
+        env.pop(name)
+    cli = [sys.executable, "-m", "stream_app.cli", "stack"]
+    up = subprocess.run([*cli, "up", "--secure"], env=env, capture_output=True, text=True, timeout=300)
+    if up.returncode != 0:
+        message = f"`stack up --secure` failed ({up.returncode}): {up.stdout}{up.stderr}"
+        subprocess.run([*cli, "down"], env=env, capture_output=True, timeout=120)
+        if IN_CI:
+            pytest.fail(message + " (CI=true: a failure, not a skip)", pytrace=False)
+        pytest.skip(message)
+    client = {}
+    for line in (run / "secure" / "client.env").read_text().splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        client[name] = value.strip("'")
+    client["RFM_RUN_DIR"] = str(run)
+    client["STACK_UP_OUTPUT"] = up.stdout + up.stderr
+    yield client
+    subprocess.run([*cli, "down"], env=env, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def secure_deployment(secure_stack, unique_name, tmp_path) -> Iterator[Deployment]:
+    """A deployment whose every client goes through SASL_SSL Kafka and password + TLS Redis."""
+    from stream_app import connect
+    from stream_app.settings import Settings
+
+    env = dict(os.environ)
+    env.update({k: v for k, v in secure_stack.items() if k != "STACK_UP_OUTPUT"})
+    env.update(RFM_APP_ID=unique_name("app"), RFM_ORDERS_TOPIC=unique_name("orders"),
+               RFM_CHANGES_TOPIC=unique_name("changes"), RFM_DEAD_LETTER_TOPIC=unique_name("dead"),
+               RFM_AUDIENCE_TOPIC=unique_name("audience"), RFM_REDIS_PREFIX=unique_name("rfm"),
+               RFM_RECOMPUTE_INTERVAL="30", RFM_PARTITIONS="4", PYTHONUNBUFFERED="1")
+    client = connect.redis_client(Settings(redis_url=env["REDIS_URL"]))
+    dep = Deployment(env, tmp_path, client)
+    yield dep
+    for w in dep.workers:
+        w.stop()
+    client.close()
