@@ -44,6 +44,9 @@ ENV: dict[str, tuple[str, str]] = {
     "RFM_CACHE_DIR": (str(CACHE_DIR), "downloads: Maven repository, Kafka class path, in $XDG_CACHE_HOME or ~/.cache"),
     "RFM_SEGMENTS": ("", "JSON file of the 5x5 segment map; empty means the packaged map"),
     "RFM_AUDIENCES": ("", "audience rules file; empty means the packaged rules"),
+    "RFM_WEB_HOST": ("127.0.0.1", "address the worker serves /metrics, /healthz, /readyz and the dashboard on"),
+    "RFM_WEB_PORT": ("6066", "port of the worker's metrics, health and dashboard server; 0 turns it off"),
+    "RFM_LOG_FORMAT": ("text", "worker log format: text, or json (one object per line)"),
 }
 
 
@@ -73,6 +76,9 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path(env("RFM_CACHE_DIR")))
     segments_file: str = field(default_factory=lambda: env("RFM_SEGMENTS"))
     audiences_file: str = field(default_factory=lambda: env("RFM_AUDIENCES"))
+    web_host: str = field(default_factory=lambda: env("RFM_WEB_HOST"))
+    web_port: int = field(default_factory=lambda: int(env("RFM_WEB_PORT")))
+    log_format: str = field(default_factory=lambda: env("RFM_LOG_FORMAT"))
 
 
 def load() -> Settings:

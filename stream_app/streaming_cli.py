@@ -18,14 +18,22 @@ from stream_app.settings import load
 @click.command("worker")
 @click.option("--batch-size", default=5000, show_default=True, help="events per batch (take_events)")
 @click.option("--batch-wait", default=0.2, show_default=True, help="seconds to wait for a batch to fill")
-@click.option("--web-port", type=int, default=None, help="serve Faust's web views on 127.0.0.1:PORT (default: off)")
-@click.option("--loglevel", default="info", show_default=True)
+@click.option("--web-port", type=int, default=None,
+              help="port of /metrics, /healthz, /readyz and the dashboard (default: RFM_WEB_PORT; 0: off)")
+@click.option("--loglevel", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False))
 def worker_cmd(batch_size: int, batch_wait: float, web_port: int | None, loglevel: str) -> None:
     """Run a streaming worker (Faust, at-least-once) until stopped: orders in, Redis profiles and changes out."""
+    from stream_app.errors import ConfigError
+    from stream_app.monitor.logs import FORMATS
     from stream_app.worker.app import WorkerOptions, run_worker
 
-    run_worker(load(), WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, web_port=web_port,
-                                     loglevel=loglevel))
+    settings = load()
+    if settings.log_format not in FORMATS:
+        raise ConfigError(f"RFM_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {settings.log_format!r}")
+    port = settings.web_port if web_port is None else web_port
+    run_worker(settings, WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, web_port=port or None,
+                                       web_host=settings.web_host, loglevel=loglevel.lower()))
 
 
 @click.command("replay")
