@@ -8,6 +8,7 @@ Settings, so several independent deployments can run on one stack.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import itertools
 import logging
@@ -164,12 +165,14 @@ async def process_or_exit(processor: Processor, msgs: list[Msg], metrics: Worker
     anything else ends the process without acking: a restart replays it.
     """
     for attempt in itertools.count():
+        counted = copy.deepcopy(processor.counters)  # a failed attempt's counts are dropped: its retry counts again
         try:
             await processor.process(msgs)
             if attempt and metrics is not None:
                 metrics.set_retrying(None)
             return
         except RETRYABLE as exc:
+            processor.counters = counted
             if metrics is not None:
                 metrics.set_retrying(exc)
             delay = min(30.0, 0.5 * 2**attempt)
