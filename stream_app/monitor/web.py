@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from aiohttp import web
-from mode import Service
+from faust import Service  # mode.Service, as Faust exports it
 
 from stream_app.monitor.metrics import WorkerMetrics
 from stream_app.monitor.snapshot import (RECENT_CHANGES_KEPT, WORKER_RECORD_TTL, Snapshots, recent_changes_key,
