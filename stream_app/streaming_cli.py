@@ -63,11 +63,23 @@ def sync_cmd(timeout: float) -> int:
     """Return once every event produced so far is consumed, a recompute covers it, and Redis reflects it."""
     from stream_app.worker.sync import SyncTimeout, sync
 
+    def show(state) -> None:  # one line, rewritten in place: only for a person watching a terminal
+        done = sum(1 for v in (state.rescored or {}).values() if v >= state.version) if state.version else 0
+        phase = (f"consumer lag {state.lag:,}" if state.lag else
+                 f"boundaries v{state.version} over {state.customers:,} customers, "
+                 f"{done} partitions rescored to it, index changes {state.covered:,}/{state.index_changes:,}")
+        click.echo(f"\r\033[Ksync: {phase}", nl=False, err=True)
+
+    tty = sys.stdout.isatty()
     try:
-        state = sync(load(), timeout=timeout)
+        state = sync(load(), timeout=timeout, progress=show if tty else None)
     except SyncTimeout as exc:
+        if tty:
+            click.echo("", err=True)
         click.echo(f"error: {exc}", err=True)
         return 3
+    if tty:
+        click.echo("\r\033[K", nl=False, err=True)
     click.echo(f"in sync: boundaries v{state.version} over {state.customers:,} customers")
     return 0
 

@@ -57,3 +57,16 @@ def apply(level: str | int, fmt: str = "text", own: str = "rfm_stream") -> None:
         formatter = JsonFormatter()
         for handler in logging.getLogger().handlers:
             handler.setFormatter(formatter)
+
+
+def worker_logging_config(level: str | int, fmt: str) -> dict | None:
+    """For json, the dictConfig the Faust worker sets up logging with, so its first lines are JSON too."""
+    if fmt != "json":
+        return None  # Faust's own coloured text handler
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"level": logging.getLevelName(level_number(level)), "handlers": ["default"]},
+    }

@@ -318,7 +318,8 @@ def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> 
     partitions = ensure_topics(settings)
     app = build_app(settings, partitions, options)
     services = [app.rfm_monitor] if app.rfm_monitor is not None else []  # type: ignore[attr-defined]
-    worker = faust.Worker(app, *services, loglevel=options.loglevel, quiet=True)
+    worker = faust.Worker(app, *services, loglevel=options.loglevel, quiet=True,
+                          logging_config=logs.worker_logging_config(options.loglevel, settings.log_format))
     worker.execute_from_commandline()
 
 

@@ -260,3 +260,32 @@ def test_readyz_follows_a_private_redis_stopped_and_restarted(deployment, tmp_pa
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_json_logs_carry_the_counters_and_sync_shows_progress_on_a_terminal(deployment, harness):
+    import pty
+
+    dep, h = deployment, harness
+    dep.env["RFM_LOG_FORMAT"] = "json"
+    w = dep.worker("w1", "--loglevel", "info")
+    dep.replay(h.FLO, "flo", "--limit", "2000")
+
+    leader, follower = pty.openpty()  # sync's stdout is a terminal: it shows progress on stderr
+    try:
+        done = subprocess.run([*dep.command, "sync", "--timeout", "150"], env=dep.env, stdout=follower,
+                              stderr=subprocess.PIPE, timeout=200)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "\rsync: " in done.stderr.decode() or "\r\x1b[Ksync: " in done.stderr.decode()
+    plain = dep.cli("sync", "--timeout", "60")  # not a terminal: no progress line
+    assert "sync:" not in plain.stderr and "in sync" in plain.stdout
+
+    def counters_line():
+        docs = [json.loads(line) for line in w.log.read_text().splitlines() if line.strip()]
+        return next((d for d in reversed(docs) if d.get("events") == 2000), None)
+
+    doc = wait_for(counters_line, 30, "a JSON counters line with every event", dep)
+    assert doc["level"] == "INFO" and doc["logger"] == "rfm_stream.worker"
+    assert doc["applied"] + doc["duplicates"] + doc["dead"] == 2000 and doc["boundaries_version"] >= 1
