@@ -199,6 +199,12 @@ def test_metrics_and_dashboard_during_and_after_a_replay(deployment, harness, ch
     assert sum(sizes.values()) == 4339
     wait_for(lambda: segment_gauges(scrape(port)) == sizes, 20, "rfm_segment_customers == segments", dep)
 
+    status = dep.cli("status").stdout
+    for p in range(4):
+        assert re.search(rf"^\s+{p}\s+[\d,]+\s+[\d,]+\s+0\s+v\d+$", status, re.M), status
+    assert "total lag 0" in status and "partitions 0, 1, 2, 3" in status, status
+    assert "every partition rescored to it" in status, status
+
     html = dom(chromium, tmp_path, base + "/")
     shown = page_figures(html)
     assert {k: v for k, v in shown["segments"].items() if v} == sizes
@@ -240,7 +246,7 @@ def test_readyz_follows_a_private_redis_stopped_and_restarted(deployment, tmp_pa
     try:
         dep.env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         web = free_port()
-        dep.worker("w1", "--web-port", str(web))
+        w = dep.worker("w1", "--web-port", str(web), "--loglevel", "warning")
         readyz = f"http://127.0.0.1:{web}/readyz"
         wait_for(lambda: get(readyz)[0] == 200, 90, "/readyz 200", dep)
         assert get(f"http://127.0.0.1:{web}/healthz")[0] == 200
@@ -256,7 +262,12 @@ def test_readyz_follows_a_private_redis_stopped_and_restarted(deployment, tmp_pa
 
         server = start_redis(redis_port, tmp_path)
         wait_for(lambda: get(readyz)[0] == 200, 30, "/readyz 200 after Redis restarted", dep, every=0.2)
-        assert dep.workers[0].proc.poll() is None
+        assert w.proc.poll() is None
+        # --loglevel warning: the routine INFO lines (counters every 10 s, start-up) are not written
+        time.sleep(max(0.0, 11 - (time.monotonic() - stopped)))
+        text = w.log.read_text()
+        assert "] events " not in text and "[INFO]" not in text, w.tail()
+        assert "[WARNING]" in text or "[ERROR]" in text  # Redis going away is a problem, and says so
     finally:
         server.terminate()
         server.wait(10)
