@@ -76,6 +76,7 @@ class WorkerMetrics:
         #: the latest published changes, decoded, for the dashboard's "who moved" list
         self.recent_changes: collections.deque[dict] = collections.deque(maxlen=50)
         self.changes_seen = 0
+        self.retry_reason: str | None = None
 
     def attach(self, processor: Any) -> None:
         """Read the processor's counters at scrape time, and time its rescores."""
@@ -114,10 +115,9 @@ class WorkerMetrics:
             self.audience_moves.labels(ev.get("audience", ""), ev.get("action", "")).inc()
 
     def set_retrying(self, exc: BaseException | None) -> None:
+        """A batch failed on a server (exc) or went through again (None); /readyz reads the reason."""
         self.retrying.set(0 if exc is None else 1)
         self.retry_reason = None if exc is None else repr(exc)
-
-    retry_reason: str | None = None
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

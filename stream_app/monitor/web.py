@@ -24,8 +24,9 @@ from aiohttp import web
 from faust import Service  # mode.Service, as Faust exports it
 
 from stream_app.monitor.metrics import WorkerMetrics
-from stream_app.monitor.snapshot import (RECENT_CHANGES_KEPT, WORKER_RECORD_TTL, Snapshots, recent_changes_key,
-                                         worker_key)
+from stream_app.monitor.snapshot import (RECENT_CHANGES_KEPT, WORKER_RECORD_TTL, Snapshots, audience_key,
+                                         recent_changes_key, worker_key)
+from stream_app.sinks.redis_profiles import segment_key
 
 log = logging.getLogger("rfm_stream.worker")
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -224,9 +225,9 @@ class WorkerMonitor(Service):
         names = list(self.segments.names)
         pipe = self._client.pipeline(transaction=False)
         for name in names:
-            pipe.scard(f"{p}:segment:{name}")
+            pipe.scard(segment_key(p, name))
         for name in self.audiences:
-            pipe.scard(f"{p}:audience:{name}")
+            pipe.scard(audience_key(p, name))
         sizes = await pipe.execute()
         for name, n in zip(names, sizes):
             self.metrics.segment_customers.labels(name).set(n)
