@@ -14,6 +14,7 @@ readings of the workers' summed event counts.
 
 from __future__ import annotations
 
+import collections
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from stream_app.worker.boundaries import Published, boundaries_key
 
 RECENT_CHANGES_KEPT = 50
 WORKER_RECORD_TTL = 15
+RATE_WINDOW = 10.0
 
 
 def worker_key(prefix: str, worker_id: str = "*") -> str:
@@ -51,8 +53,7 @@ class Snapshots:
         self.audiences = audiences
         self.scan_every = scan_every
         self._scan: tuple[float, dict] | None = None
-        self._last_events: tuple[float, int] | None = None
-        self._rate = 0.0
+        self._readings: collections.deque[tuple[float, int]] = collections.deque()
 
     async def take(self) -> dict[str, Any]:
         p = self.prefix
@@ -74,13 +75,7 @@ class Snapshots:
         workers = await self._workers()
         now = time.time()
         events = sum(w.get("events", 0) for w in workers)
-        if self._last_events is not None and now > self._last_events[0]:
-            t0, e0 = self._last_events
-            if events != e0 or now - t0 > 10:
-                self._rate = max(0.0, (events - e0) / (now - t0))
-                self._last_events = (now, events)
-        else:
-            self._last_events = (now, events)
+        rate = self._rate_of(now, events)
         lag = {}
         for w in workers:
             lag.update(w.get("lag", {}))
@@ -98,11 +93,20 @@ class Snapshots:
             "boundaries": {"version": b.version, "customers": b.customers, "computed_us": pub.computed_us,
                            "cuts": {d: [k[0] for k in c.keys] for d, c in b.cuts.items()}},
             "events": events,
-            "events_per_second": round(self._rate, 1),
+            "events_per_second": round(rate, 1),
             "lag": dict(sorted(lag.items(), key=lambda kv: int(kv[0]))),
             "workers": workers,
             "recent_changes": recent,
         }
+
+    def _rate_of(self, now: float, events: int) -> float:
+        """Events per second over the readings of the last RATE_WINDOW seconds (workers report every 2 s,
+        so a shorter span would alternate between bursts and zeros; idle, it falls to 0 within the window)."""
+        self._readings.append((now, events))
+        while len(self._readings) > 1 and now - self._readings[0][0] > RATE_WINDOW:
+            self._readings.popleft()
+        t0, e0 = self._readings[0]
+        return max(0.0, (events - e0) / (now - t0)) if now - t0 >= 1.0 else 0.0
 
     async def _workers(self) -> list[dict]:
         keys = [k async for k in self.client.scan_iter(match=worker_key(self.prefix), count=100)]

@@ -149,3 +149,14 @@ def test_grafana_dashboard_queries_only_metrics_the_worker_exports():
     titles = " ".join(p["title"].lower() for p in doc["panels"])
     for topic in ("events per second", "lag", "changes", "segment sizes", "batch latency", "end-to-end"):
         assert topic in titles
+
+
+def test_events_per_second_come_from_the_last_readings_and_fall_to_zero_when_idle():
+    from stream_app.core.segments import SegmentMap
+    from stream_app.monitor.snapshot import Snapshots
+
+    snaps = Snapshots(None, "p", SegmentMap.load(), ())
+    assert snaps._rate_of(100.0, 0) == 0.0
+    assert snaps._rate_of(102.0, 1000) == 500.0
+    assert snaps._rate_of(104.0, 2000) == 500.0
+    assert snaps._rate_of(120.0, 2000) == 0.0  # nothing new for longer than the window
