@@ -24,6 +24,8 @@ COMMANDS: list[tuple[str, ...]] = [
     ("audiences", "stream_app.audiences_cli", "audiences_cmd"),
     ("report", "stream_app.audiences_cli", "report_cmd"),
     ("health", "stream_app.health_cli", "health_cmd"),
+    ("status", "stream_app.monitor_cli", "status_cmd"),
+    ("dashboard", "stream_app.monitor_cli", "dashboard_cmd"),
 ]
 
 

@@ -55,10 +55,14 @@ ENV: dict[str, tuple[str, str]] = {
     "KAFKA_SSL_CAFILE": ("", "PEM file of the CA that signed the brokers' certificates; empty: the system's"),
     "KAFKA_SSL_CERTFILE": ("", "PEM client certificate, when the brokers require one"),
     "KAFKA_SSL_KEYFILE": ("", "PEM private key of KAFKA_SSL_CERTFILE"),
+    "RFM_WEB_HOST": ("127.0.0.1", "address the worker serves /metrics, /healthz, /readyz and the dashboard on"),
+    "RFM_WEB_PORT": ("6066", "port of the worker's metrics, health and dashboard server; 0 turns it off"),
+    "RFM_LOG_FORMAT": ("text", "worker log format: text, or json (one object per line)"),
 }
 
 KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+LOG_FORMATS = ("text", "json")
 
 
 def env(name: str) -> str:
@@ -95,6 +99,9 @@ class Settings:
     kafka_ssl_cafile: str = field(default_factory=lambda: env("KAFKA_SSL_CAFILE"))
     kafka_ssl_certfile: str = field(default_factory=lambda: env("KAFKA_SSL_CERTFILE"))
     kafka_ssl_keyfile: str = field(default_factory=lambda: env("KAFKA_SSL_KEYFILE"))
+    web_host: str = field(default_factory=lambda: env("RFM_WEB_HOST"))
+    web_port: int = field(default_factory=lambda: _number("RFM_WEB_PORT", int, zero_allowed=True))
+    log_format: str = field(default_factory=lambda: env("RFM_LOG_FORMAT"))
 
     def __repr__(self) -> str:  # the dataclass repr would show REDIS_URL's password
         from stream_app.connect import mask_url
@@ -102,16 +109,17 @@ class Settings:
         return f"Settings(app_id={self.app_id!r}, kafka={self.kafka_bootstrap!r}, redis={mask_url(self.redis_url)!r})"
 
 
-def _number(name: str, kind: type) -> int | float:
-    """A positive number from the environment; anything else is a one-line error naming the variable."""
+def _number(name: str, kind: type, zero_allowed: bool = False) -> int | float:
+    """A positive number (or 0 where 0 means "off") from the environment; anything else is a one-line error
+    naming the variable."""
     text = env(name).strip()
     try:
         value = kind(text)
     except ValueError:
         what = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{name}: {text!r} is not {what}") from None
-    if not value > 0:
-        raise ConfigError(f"{name}: {text!r} must be greater than 0")
+    if not (value >= 0 if zero_allowed else value > 0):
+        raise ConfigError(f"{name}: {text!r} must be {'0 or more' if zero_allowed else 'greater than 0'}")
     return value
 
 
@@ -137,6 +145,10 @@ def check(s: Settings) -> Settings:
             raise ConfigError(f"{name}: no such file {path}")
     if bool(s.kafka_ssl_certfile) != bool(s.kafka_ssl_keyfile):
         raise ConfigError("KAFKA_SSL_CERTFILE: a client certificate needs KAFKA_SSL_KEYFILE too, and the reverse")
+    if s.log_format not in LOG_FORMATS:
+        raise ConfigError(f"RFM_LOG_FORMAT: {s.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+    if s.web_port > 65535:
+        raise ConfigError(f"RFM_WEB_PORT: {s.web_port} is not a port")
     _check_redis_url(s.redis_url)
     if not s.kafka_bootstrap.strip():
         raise ConfigError("KAFKA_BOOTSTRAP: empty")

@@ -18,21 +18,23 @@ from stream_app.settings import load
 @click.command("worker")
 @click.option("--batch-size", default=5000, show_default=True, help="events per batch (take_events)")
 @click.option("--batch-wait", default=0.2, show_default=True, help="seconds to wait for a batch to fill")
-@click.option("--web-port", type=int, default=None, help="serve Faust's web views on 127.0.0.1:PORT (default: off)")
-@click.option("--loglevel", default="info", show_default=True)
+@click.option("--web-port", type=int, default=None,
+              help="port of /metrics, /healthz, /readyz and the dashboard (default: RFM_WEB_PORT; 0: off)")
+@click.option("--loglevel", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False))
 def worker_cmd(batch_size: int, batch_wait: float, web_port: int | None, loglevel: str) -> None:
     """Run a streaming worker (Faust, at-least-once) until stopped: orders in, Redis profiles and changes out."""
     from stream_app import connect
+    from stream_app.worker.app import WorkerOptions, run_worker
 
     settings = load()
     # Faust would retry an unreachable or refusing server forever; at start that is a misconfiguration, told
     # in one line before the seconds of importing Faust
     connect.probe_redis(settings)
     connect.probe_kafka(settings)
-    from stream_app.worker.app import WorkerOptions, run_worker
-
-    run_worker(settings, WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, web_port=web_port,
-                                     loglevel=loglevel))
+    port = settings.web_port if web_port is None else web_port
+    run_worker(settings, WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, web_port=port or None,
+                                       web_host=settings.web_host, loglevel=loglevel.lower()))
 
 
 @click.command("replay")
@@ -62,11 +64,23 @@ def sync_cmd(timeout: float) -> int:
     """Return once every event produced so far is consumed, a recompute covers it, and Redis reflects it."""
     from stream_app.worker.sync import SyncTimeout, sync
 
+    def show(state) -> None:  # one line, rewritten in place: only for a person watching a terminal
+        done = sum(1 for v in (state.rescored or {}).values() if v >= state.version) if state.version else 0
+        phase = (f"consumer lag {state.lag:,}" if state.lag else
+                 f"boundaries v{state.version} over {state.customers:,} customers, "
+                 f"{done} partitions rescored to it, index changes {state.covered:,}/{state.index_changes:,}")
+        click.echo(f"\r\033[Ksync: {phase}", nl=False, err=True)
+
+    tty = sys.stdout.isatty()
     try:
-        state = sync(load(), timeout=timeout)
+        state = sync(load(), timeout=timeout, progress=show if tty else None)
     except SyncTimeout as exc:
+        if tty:
+            click.echo("", err=True)
         click.echo(f"error: {exc}", err=True)
         return 3
+    if tty:
+        click.echo("\r\033[K", nl=False, err=True)
     click.echo(f"in sync: boundaries v{state.version} over {state.customers:,} customers")
     return 0
 

@@ -8,10 +8,13 @@ Settings, so several independent deployments can run on one stack.
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import itertools
 import logging
 import os
 import signal
+import time
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,6 +32,8 @@ from stream_app.audiences import rules as audience_rules
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent
+from stream_app.monitor import logs
+from stream_app.monitor.metrics import PublishCounting, WorkerMetrics
 from stream_app.settings import Settings
 from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter, StoredProfile
 from stream_app.worker.boundaries import BoundaryStore, Published, boundaries_key
@@ -38,7 +43,6 @@ from stream_app.worker.processor import Msg, Processor, iter_partition
 
 log = logging.getLogger("rfm_stream.worker")
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, KafkaError, ProducerSendError, ConnectionError)
-QUIET_LOGGERS = ("", "faust", "aiokafka", "mode", "kafka", "rocksdict")
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,8 @@ class WorkerOptions:
 
     batch_size: int = 5000
     batch_wait: float = 0.2
-    web_port: int | None = None
+    web_port: int | None = None  # metrics, health and dashboard; None: off
+    web_host: str = "127.0.0.1"
     quiet_period: float = 1.0
     loglevel: str = "info"
 
@@ -164,7 +169,7 @@ class FaustSinks:
         await self.store.mark_rescored(partition, version)
 
 
-async def process_or_exit(processor: Processor, msgs: list[Msg]) -> None:
+async def process_or_exit(processor: Processor, msgs: list[Msg], metrics: WorkerMetrics | None = None) -> None:
     """Process a batch; never let an exception reach Faust.
 
     ``take_events`` acks its batch even when the agent raises, which would
@@ -174,14 +179,20 @@ async def process_or_exit(processor: Processor, msgs: list[Msg]) -> None:
     server fault (a record the broker refuses, say) is not retried: retrying could never succeed.
     """
     for attempt in itertools.count():
+        counted = copy.deepcopy(processor.counters)  # a failed attempt's counts are dropped: its retry counts again
         try:
             await processor.process(msgs)
+            if attempt and metrics is not None:
+                metrics.set_retrying(None)
             return
         except RETRYABLE as exc:
             if not server_fault(exc):
                 log.exception("batch failed on an error retrying cannot fix; exiting without acking it")
                 logging.shutdown()
                 os._exit(70)
+            processor.counters = counted
+            if metrics is not None:
+                metrics.set_retrying(exc)
             delay = min(30.0, 0.5 * 2**attempt)
             log.warning("batch failed (%r); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
@@ -239,10 +250,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         broker_commit_interval=1.0,
         producer_linger=0.05,
         producer_max_batch_size=1_048_576,
-        web_enabled=options.web_port is not None,
-        web_host="127.0.0.1",
-        web_port=options.web_port or 6066,
-        web_in_thread=False,
+        web_enabled=False,  # stream_app.monitor serves /metrics, the health checks and the dashboard
     )
     # raw serializers: Faust must not decode values itself (a malformed JSON value stalled its stream)
     orders = app.topic(settings.orders_topic, key_type=bytes, value_type=bytes, key_serializer="raw",
@@ -251,14 +259,16 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     segments = SegmentMap.load(settings.segments_file)
     rules = audience_rules.load(settings.audiences_file, segments.names)
     state: dict = {}
+    metrics = WorkerMetrics()
 
     def runtime() -> tuple[Processor, Leader]:
         """Redis clients must be made on the worker's event loop, so on first use."""
         if not state:
             client = connect.async_redis_client(settings)
             sinks = FaustSinks(app, settings, client)
-            state["processor"] = Processor(FaustTable(table, partitions), sinks, segments, settings.orders_topic,
-                                           rules=rules, rules_fp=rules.fingerprint)
+            state["processor"] = Processor(FaustTable(table, partitions), PublishCounting(sinks, metrics), segments,
+                                           settings.orders_topic, rules=rules, rules_fp=rules.fingerprint)
+            metrics.attach(state["processor"])
             state["leader"] = Leader(app, settings, sinks.store, partitions, options.quiet_period,
                                      rules_fp=rules.fingerprint)
         return state["processor"], state["leader"]
@@ -275,7 +285,10 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                 batch = await offsets.admit(events)  # in offset order, nothing skipped; see worker/offsets.py
                 if batch.reassigned:
                     processor.reassigned()
-                await process_or_exit(processor, batch.msgs)
+                t0 = time.perf_counter()
+                await process_or_exit(processor, batch.msgs, metrics)
+                if batch.msgs:
+                    metrics.batch_done(batch.msgs, time.perf_counter() - t0)
                 await offsets.after(batch)
             finally:
                 offsets.busy = False
@@ -295,11 +308,9 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     @app.task
     async def quiet_logging() -> None:
         """Faust's worker leaves the root logger at DEBUG: building debug records cost ~14% (notes)."""
-        for name in QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
-        log.setLevel(logging.INFO)
+        logs.apply(options.loglevel, settings.log_format)
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
-        log.warning("rfm-stream worker %s: topic %s (%d partitions), store %s, batch %d/%.2fs",
+        log.info("rfm-stream worker %s: topic %s (%d partitions), store %s, batch %d/%.2fs",
                     settings.app_id, settings.orders_topic, partitions, settings.store, options.batch_size,
                     options.batch_wait)
 
@@ -307,14 +318,24 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     async def report() -> None:
         if state:
             c = state["processor"].counters
-            log.warning("events %d applied %d duplicates %d replayed %d dead %d changes %d stale %d rescored %d "
+            fields = {k: v for k, v in dataclasses.asdict(c).items() if isinstance(v, int)}
+            fields.update(boundaries_version=state["processor"].bounds.version, held=offsets.guard.holds,
+                          holes=offsets.guard.holes_accepted, stale_generation=offsets.stale)
+            log.info("events %d applied %d duplicates %d replayed %d dead %d changes %d stale %d rescored %d "
                         "repaired %d controls %d batches %d boundaries v%d; held %d holes %d stale-generation %d",
                         c.events, c.applied, c.duplicates, c.replayed, c.dead, c.changes, c.stale, c.rescored,
                         c.repaired,
                         c.controls, c.batches, state["processor"].bounds.version, offsets.guard.holds,
-                        offsets.guard.holes_accepted, offsets.stale)
+                        offsets.guard.holes_accepted, offsets.stale, extra={"fields": fields})
 
     app.rfm_table = table  # type: ignore[attr-defined]
+    app.rfm_metrics = metrics  # type: ignore[attr-defined]
+    app.rfm_monitor = None  # type: ignore[attr-defined]
+    if options.web_port:
+        from stream_app.monitor.web import WorkerMonitor
+
+        app.rfm_monitor = WorkerMonitor(app, settings, metrics, offsets, segments, rules.names,  # type: ignore[attr-defined]
+                                        options.web_host, options.web_port)
     return app
 
 
@@ -325,7 +346,9 @@ def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     partitions = ensure_topics(settings)
     app = build_app(settings, partitions, options)
-    worker = faust.Worker(app, loglevel=options.loglevel, quiet=True)
+    services = [app.rfm_monitor] if app.rfm_monitor is not None else []  # type: ignore[attr-defined]
+    worker = faust.Worker(app, *services, loglevel=options.loglevel, quiet=True,
+                          logging_config=logs.worker_logging_config(options.loglevel, settings.log_format))
     worker.execute_from_commandline()
 
 

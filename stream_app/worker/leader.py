@@ -59,7 +59,7 @@ class Leader:
                 return
             self.published, bumped = result
             b = self.published.boundaries
-            log.warning("boundaries v%d over %d customers (index changes %d, read in %.1f ms)%s", b.version,
+            log.info("boundaries v%d over %d customers (index changes %d, read in %.1f ms)%s", b.version,
                         b.customers, self.published.index_changes, self.published.compute_ms,
                         "" if bumped else ", cuts unchanged")
             if bumped:

@@ -11,6 +11,7 @@ worker writes Redis before its offsets can be committed):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import TopicPartition
@@ -53,7 +54,9 @@ def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
         consumer.close()
 
 
-def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25, echo=None) -> SyncState:
+def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25, echo=None,
+         progress: Callable[[SyncState], None] | None = None) -> SyncState:
+    """Wait for the three conditions; ``progress`` sees the state after each poll."""
     deadline = time.monotonic() + timeout
     state = SyncState()
     connect.probe_redis(settings)  # a wrong REDIS_URL is told now, not after the consumer lag reaches 0
@@ -65,6 +68,8 @@ def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25, echo=No
         while True:
             committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
             state.lag = sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in ends.items())
+            if progress is not None:
+                progress(state)
             if state.lag == 0:
                 break
             _wait(deadline, state, poll)
@@ -81,6 +86,8 @@ def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25, echo=No
             state.rescored = {int(k): int(v) for k, v in rescored.items()}
             caught_up = state.covered >= state.index_changes and (
                 state.version == 0 or all(state.rescored.get(tp.partition, 0) >= state.version for tp in ends))
+            if progress is not None:
+                progress(state)
             if caught_up:
                 return state
             _wait(deadline, state, poll)

@@ -134,6 +134,7 @@ def deployment(kafka_bootstrap, redis_url, redis_client, unique_name, tmp_path) 
         RFM_RECOMPUTE_INTERVAL="30",
         RFM_PARTITIONS="4",
         PYTHONUNBUFFERED="1",
+        RFM_WEB_PORT="0",  # several workers per machine: a test that wants the web server passes --web-port
     )
     dep = Deployment(env, tmp_path, redis_client)
     yield dep

@@ -162,3 +162,13 @@ def test_app_service_commands_are_valid_cli_invocations(compose, name):
     command = cli.get_command(click.Context(cli), argv[0])
     assert command is not None, f"rfm-stream has no command {argv[0]!r}"
     command.make_context(argv[0], argv[1:])  # parses: raises on an unknown option or a bad choice
+
+
+def test_worker_healthcheck_asks_its_readiness_endpoint(compose):
+    """The worker is healthy when /readyz says 200 (urlopen raises on 503), on the port it serves."""
+    service = compose["services"]["worker"]
+    port = service["environment"].get("RFM_WEB_PORT", ENV["RFM_WEB_PORT"][0])
+    test = " ".join(service["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/readyz" in test and "urlopen" in test
+    assert _published(service) == {int(port): f"127.0.0.1:{port}"}
+    assert service["environment"]["RFM_WEB_HOST"] == "0.0.0.0"  # else the published port reaches nothing

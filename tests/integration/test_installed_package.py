@@ -118,6 +118,8 @@ def test_the_wheel_ships_the_top_level_schemas_and_the_config(installed):
             assert wheel.read(f"stream_app/schemas/{path.name}") == path.read_bytes(), path.name
         for path in sorted((ROOT / "stream_app" / "config").iterdir()):
             assert wheel.read(f"stream_app/config/{path.name}") == path.read_bytes(), path.name
+        page = ROOT / "stream_app" / "monitor" / "dashboard.html"  # the live dashboard, read as package data
+        assert wheel.read("stream_app/monitor/dashboard.html") == page.read_bytes()
     print(f"\nwheel built in {installed.durations['build']:.1f}s, venv + install + pip check in "
           f"{installed.durations['install']:.1f}s")
 

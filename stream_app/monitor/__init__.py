@@ -1,0 +1,1 @@
+"""Seeing a deployment run: Prometheus metrics, health checks, the live dashboard, structured logs."""
