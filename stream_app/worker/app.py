@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import faust
@@ -32,6 +32,8 @@ from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter, StoredP
 from stream_app.worker.boundaries import BoundaryStore, Published, boundaries_key
 from stream_app.worker.leader import Leader
 from stream_app.worker.faust_offsets import FaustOffsets
+from stream_app.worker import outage
+from stream_app.worker.redis_epoch import RedisEpoch
 from stream_app.worker.processor import Msg, Processor, iter_partition
 
 log = logging.getLogger("rfm_stream.worker")
@@ -151,21 +153,26 @@ class FaustSinks:
         await self.store.mark_rescored(partition, version)
 
 
-async def process_or_exit(processor: Processor, msgs: list[Msg]) -> None:
+async def process_or_exit(processor: Processor, msgs: list[Msg], before: Callable[[], Awaitable[None]] | None = None,
+                          settings: Settings | None = None) -> None:
     """Process a batch; never let an exception reach Faust.
 
     ``take_events`` acks its batch even when the agent raises, which would
     silently drop events. So a lost connection to Redis or Kafka is retried
     (re-running a batch is a replay, which the processor makes harmless), and
     anything else ends the process without acking: a restart replays it.
+    ``before`` runs first on every attempt (the check that Redis still holds the owned partitions).
     """
     for attempt in itertools.count():
         try:
+            if before is not None:
+                await before()
             await processor.process(msgs)
             return
         except RETRYABLE as exc:
             delay = min(30.0, 0.5 * 2**attempt)
-            log.warning("batch failed (%r); retrying in %.1fs", exc, delay)
+            log.warning("batch of %d events waits: %s; retry %d in %.1fs", len(msgs),
+                        outage.describe(exc, settings) if settings else repr(exc), attempt + 1, delay)
             await asyncio.sleep(delay)
         except Exception:  # a bug: do not ack what was not processed
             log.exception("batch failed; exiting without acking it (a restart replays it)")
@@ -226,15 +233,24 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     def runtime() -> tuple[Processor, Leader]:
         """Redis clients must be made on the worker's event loop, so on first use."""
         if not state:
-            client = aioredis.Redis.from_url(settings.redis_url)
+            # timeouts: a Redis that stops answering (a network partition) must fail the batch, to be retried and
+            # logged, not hang it silently; 10 s is far above a rescore trip's Redis time (about 1 s at 1M customers)
+            client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10.0, socket_connect_timeout=5.0)
             sinks = FaustSinks(app, settings, client)
-            state["processor"] = Processor(FaustTable(table, partitions), sinks, segments, settings.orders_topic,
+            faust_table = FaustTable(table, partitions)
+            state["processor"] = Processor(faust_table, sinks, segments, settings.orders_topic,
                                            rules=rules, rules_fp=rules.fingerprint)
+            state["epoch"] = RedisEpoch(client, settings.redis_prefix, faust_table, sinks.profiles)
             state["leader"] = Leader(app, settings, sinks.store, partitions, options.quiet_period,
                                      rules_fp=rules.fingerprint)
         return state["processor"], state["leader"]
 
     offsets = FaustOffsets(app, settings.orders_topic)
+
+    def owned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.orders_topic}
+
+    leader_outage = outage.Throttled("boundary recompute")
 
     @app.agent(orders, name="rfm-orders")
     async def process_orders(stream: faust.StreamT) -> None:
@@ -246,7 +262,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                 batch = await offsets.admit(events)  # in offset order, nothing skipped; see worker/offsets.py
                 if batch.reassigned:
                     processor.reassigned()
-                await process_or_exit(processor, batch.msgs)
+                await process_or_exit(processor, batch.msgs, lambda: state["epoch"].ensure(owned()), settings)
                 await offsets.after(batch)
             finally:
                 offsets.busy = False
@@ -260,6 +276,9 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         _, leader = runtime()
         try:
             await leader.tick()
+            leader_outage.succeeded()
+        except RETRYABLE as exc:  # a server outage: say so once in a while, not a traceback a second
+            leader_outage.failed(exc, settings)
         except Exception:  # a failed tick is retried on the next one; it must not stop the worker
             log.exception("boundary recompute failed")
 
