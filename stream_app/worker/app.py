@@ -287,6 +287,8 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         """Faust's worker leaves the root logger at DEBUG: building debug records cost ~14% (notes)."""
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+        for handler in logging.getLogger().handlers:  # a broker outage: not a line per connection attempt
+            handler.addFilter(outage.RepeatFilter())
         log.setLevel(logging.INFO)
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
         log.warning("rfm-stream worker %s: topic %s (%d partitions), store %s, batch %d/%.2fs",

@@ -62,3 +62,33 @@ class Throttled:
         if self.failing:
             log.warning("%s works again", self.what)
         self.failing, self._since = False, 0
+
+
+class RepeatFilter(logging.Filter):
+    """One record per logger and message template every ``every`` seconds, for the Kafka clients' loggers.
+
+    While a broker is down aiokafka logs every failed attempt of every connection: about 2,500 lines in 20
+    seconds here, which bury the worker's own account of the outage. The first of each kind still shows,
+    and the next one says how many like it were left out.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...] = ("aiokafka", "kafka"), every: float = 30.0):
+        super().__init__()
+        self.prefixes = prefixes
+        self.every = every
+        self._last: dict[tuple[str, object], float] = {}
+        self._left_out: dict[tuple[str, object], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        if now - self._last.get(key, float("-inf")) < self.every:
+            self._left_out[key] = self._left_out.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        left_out = self._left_out.pop(key, 0)
+        if left_out and isinstance(record.msg, str):
+            record.msg = f"{record.msg} (and {left_out} more like it in the last {self.every:.0f}s, not shown)"
+        return True

@@ -143,9 +143,14 @@ def test_broker_killed_mid_replay(deployment, kafka_bootstrap, harness, private_
     replay = _replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
     _wait_progress(dep, 3000)
     private_stack.kill9(private_stack.kafka_pid())
+    down_at = time.monotonic()
     time.sleep(5)
     private_stack.start_kafka()
+    outage = time.monotonic() - down_at
     out, _ = replay.communicate(timeout=240)
     if replay.returncode != 0:  # the producer gave up while the broker was away: send the whole file again
         dep.replay(h.ONLINE_RETAIL, "online-retail")  # (a second copy of an event changes nothing)
     _assert_exact(dep, h, kafka_bootstrap, w, strict=False, read_once=False)
+    # the Kafka client logs each failed connection attempt (thousands of lines); one of a kind per 30 s shows
+    errors = [ln for ln in w.log.read_text(errors="replace").splitlines() if "[ERROR]" in ln]
+    assert len(errors) <= 10 * (2 + outage / 30), f"{len(errors)} error lines for a {outage:.0f}s outage"
