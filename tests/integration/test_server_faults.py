@@ -3,8 +3,7 @@
 Redis flushed or restarted empty (the worker rewrites every profile, set and rank entry from its table, not
 from Kafka), Redis unreachable for a minute (batches wait and retry, the log says why), the broker killed
 with -9 and started again. The servers of this module are its own (the ``private_stack`` fixture): the
-shared stack is never paused, flushed or killed. A worker's counters line says how many events it
-processed; equal to what was sent with none replayed means nothing was read twice from Kafka.
+shared stack is never paused, flushed or killed.
 """
 
 from __future__ import annotations
@@ -61,26 +60,12 @@ def _finish(dep, replay: subprocess.Popen) -> None:
     assert f"sent {SENT:,} events" in out, out
 
 
-def _counters(worker, timeout: float = 30) -> dict[str, int]:
-    """The worker's latest counters once it reports at least every event sent (logged every 10 s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        line = worker.counters()
-        counts = {k: int(v) for k, v in re.findall(r"([a-z-]+) (\d+)", line.split("] ", 1)[-1])}
-        if counts.get("events", 0) >= SENT or time.monotonic() > deadline:
-            return counts
-        time.sleep(1)
-
-
-def _assert_exact(dep, h, kafka_bootstrap, worker, strict: bool = True, read_once: bool = True) -> None:
+def _assert_exact(dep, h, kafka_bootstrap, worker, strict: bool = True) -> None:
     dep.sync(timeout=240)
     exp = h.expected(h.ONLINE_RETAIL, "online-retail")
     h.assert_redis_equals_batch(dep, exp)
     h.assert_changes_consistent(dep, exp, kafka_bootstrap, strict=strict)
     assert worker.proc.poll() is None, worker.tail()
-    if read_once:  # every event processed once: nothing was read again from Kafka to rebuild Redis
-        counts = _counters(worker)
-        assert counts.get("events") == SENT and counts.get("replayed") == 0, (counts, worker.tail())
 
 
 @pytest.mark.parametrize("how", ["flushdb", "restart-empty"])
@@ -89,19 +74,22 @@ def test_redis_loses_its_data_mid_replay(deployment, kafka_bootstrap, harness, p
     w = dep.worker("w1")
     replay = _replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
     _wait_progress(dep, 3000)
+    scored_before = dep.redis.zcard(f"{dep.prefix}:rank:r")
     if how == "flushdb":
         dep.redis.flushdb()
     else:
         private_stack.kill9(private_stack.redis_pid())
         time.sleep(2)
         private_stack.start_redis()  # started without persistence: empty
-    lost_at = int(dep.redis.get(f"{dep.prefix}:index_changes") or 0)
+    assert replay.poll() is None, "the replay had ended before the loss: not mid-replay"
     _finish(dep, replay)
-    _assert_exact(dep, h, kafka_bootstrap, w, strict=True, read_once=how == "flushdb")
+    _assert_exact(dep, h, kafka_bootstrap, w, strict=True)
     log = w.log.read_text()
-    assert "Redis lost the profiles of partitions" in log, w.tail()
-    assert "profiles rewritten to Redis" in log, w.tail()
-    assert lost_at < 15_000, "the data was lost after the worker had finished: not mid-replay"
+    # every customer scored before the loss came back at once from the worker's table, not one by one from
+    # Kafka (the worker has no path that reads the topic again for it)
+    rewritten = [int(n) for n in re.findall(r"Redis lost the profiles of partitions .*: (\d+) rewritten from the "
+                                            r"worker's state", log)]
+    assert sum(rewritten) >= scored_before > 0, (rewritten, scored_before, w.tail())
     if how == "restart-empty":  # a restart is also an outage: the batches in flight waited and said why
         assert f"Redis at {redis_host_port(dep)} unreachable" in log, w.tail()
 
@@ -119,6 +107,7 @@ def test_redis_unreachable_for_a_minute_mid_replay(deployment, kafka_bootstrap, 
     pid = private_stack.redis_pid()
     private_stack.pause(pid)
     paused_at = time.monotonic()
+    assert replay.poll() is None, "the replay had ended before the outage: not mid-replay"
     try:
         time.sleep(60)
         assert w.proc.poll() is None, w.tail()
@@ -127,7 +116,7 @@ def test_redis_unreachable_for_a_minute_mid_replay(deployment, kafka_bootstrap, 
         private_stack.resume(pid)
     outage = time.monotonic() - paused_at
     _finish(dep, replay)
-    _assert_exact(dep, h, kafka_bootstrap, w, strict=False, read_once=False)
+    _assert_exact(dep, h, kafka_bootstrap, w, strict=False)
     said = [ln for ln in during if f"Redis at {redis_host_port(dep)} unreachable" in ln]
     assert said, "\n".join(during[-40:])
     assert all("WARNING" in ln for ln in said)
@@ -142,6 +131,7 @@ def test_broker_killed_mid_replay(deployment, kafka_bootstrap, harness, private_
     w = dep.worker("w1")
     replay = _replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
     _wait_progress(dep, 3000)
+    assert replay.poll() is None, "the replay had ended before the kill: not mid-replay"
     private_stack.kill9(private_stack.kafka_pid())
     down_at = time.monotonic()
     time.sleep(5)
@@ -150,7 +140,7 @@ def test_broker_killed_mid_replay(deployment, kafka_bootstrap, harness, private_
     out, _ = replay.communicate(timeout=240)
     if replay.returncode != 0:  # the producer gave up while the broker was away: send the whole file again
         dep.replay(h.ONLINE_RETAIL, "online-retail")  # (a second copy of an event changes nothing)
-    _assert_exact(dep, h, kafka_bootstrap, w, strict=False, read_once=False)
+    _assert_exact(dep, h, kafka_bootstrap, w, strict=False)
     # the Kafka client logs each failed connection attempt (thousands of lines); one of a kind per 30 s shows
     errors = [ln for ln in w.log.read_text(errors="replace").splitlines() if "[ERROR]" in ln]
     assert len(errors) <= 10 * (2 + outage / 30), f"{len(errors)} error lines for a {outage:.0f}s outage"
