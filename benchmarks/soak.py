@@ -36,7 +36,9 @@ sys.path.insert(0, str(ROOT))
 from stream_app import batch  # noqa: E402
 from stream_app.adapters import registry  # noqa: E402
 from stream_app.stack.private import private_stack  # noqa: E402
+from stream_app.settings import Settings  # noqa: E402
 from stream_app.stack.process import rss_mb  # noqa: E402
+from stream_app.worker.sync import end_offsets  # noqa: E402
 
 #: growth after the warm-up that still counts as flat: the larger of these two
 FLAT_MB = 25.0
@@ -58,6 +60,19 @@ def cli(env: dict, *args: str, timeout: float = 3600) -> str:
     if proc.returncode != 0:
         raise SystemExit(f"rfm-stream {' '.join(args)} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
     return proc.stdout + proc.stderr
+
+
+def behind(env: dict) -> int:
+    """Events on the orders topic the worker group has not committed yet."""
+    from kafka import KafkaAdminClient
+
+    s = Settings(kafka_bootstrap=env["KAFKA_BOOTSTRAP"], orders_topic=env["RFM_ORDERS_TOPIC"], app_id=env["RFM_APP_ID"])
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    try:
+        committed = admin.list_group_offsets(s.app_id).get(s.app_id, {})
+    finally:
+        admin.close()
+    return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in end_offsets(s).items())
 
 
 def differences(client: redis.Redis, prefix: str, expected) -> list[str]:
@@ -95,6 +110,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=5.0, help="minutes before memory must stay flat")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
+    ap.add_argument("--sync-timeout", type=float, default=3600.0,
+                    help="seconds the worker may take to catch up after the last event is sent")
     args = ap.parse_args()
 
     events = int(args.minutes * 60 * args.rate)
@@ -126,12 +143,13 @@ def main() -> int:
             samples: list[dict] = []
             cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
             print(f"{'min':>5} {'worker MB':>9} {'kafka MB':>8} {'redis MB':>8} {'used_memory':>11} "
-                  f"{'customers':>9} {'version':>7} {'worker CPU':>10} {'kafka CPU':>9}", flush=True)
+                  f"{'customers':>9} {'version':>7} {'worker CPU':>10} {'kafka CPU':>9} {'behind':>8}", flush=True)
             last = t0
             while True:
-                while time.monotonic() < last + args.sample and replay.poll() is None:
+                while time.monotonic() < last + args.sample:
                     time.sleep(0.5)
-                done = replay.poll() is not None
+                lag = behind(env)
+                done = replay.poll() is not None and lag == 0  # sampled until the worker has caught up
                 now = time.monotonic()
                 if worker.poll() is not None:
                     raise SystemExit(f"the worker exited with status {worker.returncode}; log: {log}")
@@ -146,20 +164,21 @@ def main() -> int:
                     "version": orjson.loads(raw)["version"] if raw else 0,
                     "worker_cpu": (cpu["worker"] - cpu0["worker"]) / max(1e-9, now - last),
                     "kafka_cpu": (cpu["kafka"] - cpu0["kafka"]) / max(1e-9, now - last),
+                    "behind": lag,
                 }
                 cpu0, last = cpu, now
                 samples.append(sample)
                 print(f"{sample['minute']:5.1f} {sample['worker_mb']:9.0f} {sample['kafka_mb']:8.0f} "
                       f"{sample['redis_mb']:8.0f} {sample['used_memory_mb']:9.1f}MB {sample['customers']:9,} "
-                      f"{sample['version']:7} {sample['worker_cpu']:9.0%} {sample['kafka_cpu']:9.0%}", flush=True)
-                if done:
+                      f"{sample['version']:7} {sample['worker_cpu']:9.0%} {sample['kafka_cpu']:9.0%} {lag:8,}", flush=True)
+                if done or time.monotonic() - t0 > args.minutes * 60 + args.sync_timeout:
                     break
             out, _ = replay.communicate()
             if replay.returncode != 0:
                 raise SystemExit(f"replay exited {replay.returncode}: {out}")
             print(out.strip(), flush=True)
             t_sync = time.monotonic()
-            print(cli(env, "sync", "--timeout", "900").strip(), f"(sync took {time.monotonic() - t_sync:.0f}s)",
+            print(cli(env, "sync", "--timeout", str(args.sync_timeout)).strip(), f"(sync took {time.monotonic() - t_sync:.0f}s)",
                   flush=True)
             expected = batch.score(registry.read(str(stream), "events")).set_index("customer_id")
             wrong = differences(client, prefix, expected)
