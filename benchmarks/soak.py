@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,7 @@ def main() -> int:
     ap.add_argument("--interval", type=int, default=30, help="RFM_RECOMPUTE_INTERVAL, seconds")
     ap.add_argument("--warmup", type=float, default=5.0, help="minutes before memory must stay flat")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (events file, logs, data)")
     ap.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
     ap.add_argument("--sync-timeout", type=float, default=3600.0,
                     help="seconds the worker may take to catch up after the last event is sent")
@@ -118,6 +120,18 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="rfm-soak-"))
     print(f"soak: {args.minutes:g} min at {args.rate} events/s = {events:,} events of {args.customers:,} customers, "
           f"recompute every {args.interval} s; work folder {tmp}", flush=True)
+    try:
+        return soak(args, events, tmp)
+    finally:
+        if not args.keep:  # the events file, the broker's log and the tables: about 0.5 GB per 1M events
+            shutil.rmtree(tmp / "run", ignore_errors=True)
+            shutil.rmtree(tmp / "worker", ignore_errors=True)
+            (tmp / "events.jsonl").unlink(missing_ok=True)
+            print(f"work folder {tmp} emptied but for the worker's log (--keep keeps it all)", flush=True)
+
+
+def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
+    """Everything between starting the private stack and stopping it; returns the exit status."""
     with private_stack(tmp / "run", echo=lambda line: print(line, flush=True)) as st:
         tag = uuid.uuid4().hex[:8]
         env = dict(os.environ, **st.env, RFM_APP_ID=f"soak-{tag}", RFM_ORDERS_TOPIC=f"soak-orders-{tag}",
