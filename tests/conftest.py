@@ -30,7 +30,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _missing(what: str, address: str, why: str = "") -> None:
-    message = f"{what} does not answer at {address}{why}: start the stack with `rfm-stream stack up`"
+    _unavailable(f"{what} does not answer at {address}{why}: start the stack with `rfm-stream stack up`")
+
+
+def _unavailable(message: str) -> None:
     if IN_CI:
         pytest.fail(f"{message} (CI=true: a missing server is a failure, not a skip)", pytrace=False)
     pytest.skip(message)
@@ -125,3 +128,23 @@ def redis_prefix(redis_client, unique_name: Callable[[str], str]) -> Iterator[st
     keys = list(redis_client.scan_iter(match=prefix + "*", count=1000))
     for i in range(0, len(keys), 1000):
         redis_client.delete(*keys[i : i + 1000])
+
+
+@pytest.fixture(scope="module")
+def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A Kafka and a Redis of the test module's own, on free ports (stream_app/stack/private.py).
+
+    For tests that kill, pause, flush or restart servers: the stack at KAFKA_BOOTSTRAP / REDIS_URL is shared
+    with every other test. Like a missing server, a private stack that cannot start fails under CI=true.
+    """
+    from contextlib import ExitStack
+
+    from stream_app.errors import StackError
+    from stream_app.stack.private import private_stack as start
+
+    with ExitStack() as stack:
+        try:
+            st = stack.enter_context(start(tmp_path_factory.mktemp("private-stack"), echo=lambda _line: None))
+        except (StackError, OSError) as exc:
+            _unavailable(f"could not start a private Kafka + Redis: {exc}")
+        yield st

@@ -31,7 +31,14 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+
+from stream_app.core.model import Scores, Totals
+from stream_app.core.money import format_cents
+from stream_app.core.scoring import RankValues
+from stream_app.core.segments import value_band
+from stream_app.core.timeutil import format_us
 
 #: write statuses the script returns. KEPT: Redis holds the same events (seq) scored identically under older
 #: boundaries, as when a batch is replayed after a crash; the stored profile and its version stay, so the
@@ -102,6 +109,7 @@ return out
 READ_PROFILES = """
 local p = ARGV[1]
 local ids = cjson.decode(ARGV[2])
+if ARGV[3] ~= '' and redis.call('HGET', p .. ':epoch', 'token') ~= ARGV[3] then return 'lost' end
 local out = {}
 for i = 1, #ids do
   local v = redis.call('HMGET', p .. ':customer:' .. ids[i], 'seq', 'boundaries_version', 'segment', 'r_score',
@@ -110,6 +118,14 @@ for i = 1, #ids do
 end
 return cjson.encode(out)
 """
+
+
+class RedisDataLost(RedisConnectionError):
+    """Redis no longer holds what the worker wrote (flushed, or restarted without its data).
+
+    A kind of lost connection on purpose: the worker retries the batch as it would after one, and the retry
+    first rewrites the lost partitions (worker/redis_epoch.py), so no decision is taken against an empty Redis.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +168,19 @@ class ProfileWrite:
         ]
 
 
+def profile_fields(scores: Scores, totals: Totals, ranks: RankValues, updated_us: int) -> tuple[str, ...]:
+    """The hash fields of a scored profile besides the script's own (seq, versions, segment, audiences), flattened
+    name, value, ...: one definition for the processor's writes and for rewriting a profile Redis lost."""
+    return (
+        "r_score", str(scores.r), "f_score", str(scores.f), "m_score", str(scores.m),
+        "aov_score", str(scores.aov), "rfm_score", scores.rfm_score, "rfm_sum", str(scores.rfm_sum),
+        "value_band", value_band(scores.rfm_sum), "frequency", str(totals.frequency),
+        "monetary", format_cents(totals.monetary_cents), "aov", format_cents(ranks[3]),
+        "last_order_at", format_us(ranks[0]), "updated_at", format_us(updated_us),
+        "channel", totals.channel or "", "categories", ",".join(totals.categories),
+    )  # fmt: skip
+
+
 class ProfileWriter:
     """Batches profile writes: one pipeline of EVALSHA calls, each with a JSON array of customers."""
 
@@ -160,6 +189,9 @@ class ProfileWriter:
         self.prefix = prefix
         self.chunk = chunk  # writes per script call: Redis runs one call at a time, so keep each short
         self._sha: str | None = None
+        #: the ``{prefix}:epoch`` token the owner last found every partition under (worker/redis_epoch.py); a
+        #: read raises RedisDataLost when Redis holds another or none. None: not checked (tools, tests)
+        self.epoch: bytes | None = None
 
     async def _load(self) -> str:
         self._sha = await self.client.script_load(WRITE_PROFILES)
@@ -180,8 +212,12 @@ class ProfileWriter:
 
     async def read(self, customer_ids: list[str]) -> list[StoredProfile | None]:
         """Each customer's stored profile (one round trip per batch)."""
+        epoch = self.epoch or b""
         replies = await self._in_trips(customer_ids, self.chunk * 4, lambda pipe, ids: pipe.eval(
-            READ_PROFILES, 0, self.prefix, orjson.dumps(ids)))
+            READ_PROFILES, 0, self.prefix, orjson.dumps(ids), epoch))
+        if any(r == b"lost" for r in replies):
+            # checked in the same script as the read: the decisions taken on it are never against a lost Redis
+            raise RedisDataLost("Redis lost the profiles since they were last checked")
         return list(self._parse(replies))
 
     @staticmethod

@@ -16,7 +16,7 @@ import os
 import signal
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import faust
@@ -39,6 +39,8 @@ from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter, StoredP
 from stream_app.worker.boundaries import BoundaryStore, Published, boundaries_key
 from stream_app.worker.leader import Leader
 from stream_app.worker.faust_offsets import FaustOffsets
+from stream_app.worker import outage
+from stream_app.worker.redis_epoch import RedisEpoch
 from stream_app.worker.processor import Msg, Processor, iter_partition
 
 log = logging.getLogger("rfm_stream.worker")
@@ -169,7 +171,9 @@ class FaustSinks:
         await self.store.mark_rescored(partition, version)
 
 
-async def process_or_exit(processor: Processor, msgs: list[Msg], metrics: WorkerMetrics | None = None) -> None:
+async def process_or_exit(processor: Processor, msgs: list[Msg], metrics: WorkerMetrics | None = None,
+                          before: Callable[[], Awaitable[None]] | None = None,
+                          settings: Settings | None = None) -> None:
     """Process a batch; never let an exception reach Faust.
 
     ``take_events`` acks its batch even when the agent raises, which would
@@ -177,10 +181,13 @@ async def process_or_exit(processor: Processor, msgs: list[Msg], metrics: Worker
     (re-running a batch is a replay, which the processor makes harmless), and
     anything else ends the process without acking: a restart replays it. A Kafka error that is not a
     server fault (a record the broker refuses, say) is not retried: retrying could never succeed.
+    ``before`` runs first on every attempt (the check that Redis still holds the owned partitions).
     """
     for attempt in itertools.count():
         counted = copy.deepcopy(processor.counters)  # a failed attempt's counts are dropped: its retry counts again
         try:
+            if before is not None:
+                await before()
             await processor.process(msgs)
             if attempt and metrics is not None:
                 metrics.set_retrying(None)
@@ -194,7 +201,8 @@ async def process_or_exit(processor: Processor, msgs: list[Msg], metrics: Worker
             if metrics is not None:
                 metrics.set_retrying(exc)
             delay = min(30.0, 0.5 * 2**attempt)
-            log.warning("batch failed (%r); retrying in %.1fs", exc, delay)
+            log.warning("batch of %d events waits: %s; retry %d in %.1fs", len(msgs),
+                        outage.describe(exc, settings) if settings else repr(exc), attempt + 1, delay)
             await asyncio.sleep(delay)
         except Exception:  # a bug: do not ack what was not processed
             log.exception("batch failed; exiting without acking it (a restart replays it)")
@@ -266,14 +274,21 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         if not state:
             client = connect.async_redis_client(settings)
             sinks = FaustSinks(app, settings, client)
-            state["processor"] = Processor(FaustTable(table, partitions), PublishCounting(sinks, metrics), segments,
+            faust_table = FaustTable(table, partitions)
+            state["processor"] = Processor(faust_table, PublishCounting(sinks, metrics), segments,
                                            settings.orders_topic, rules=rules, rules_fp=rules.fingerprint)
             metrics.attach(state["processor"])
+            state["epoch"] = RedisEpoch(client, settings.redis_prefix, faust_table, sinks.profiles)
             state["leader"] = Leader(app, settings, sinks.store, partitions, options.quiet_period,
                                      rules_fp=rules.fingerprint)
         return state["processor"], state["leader"]
 
     offsets = FaustOffsets(app, settings.orders_topic)
+
+    def owned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.orders_topic}
+
+    leader_outage = outage.Throttled("boundary recompute")
 
     @app.agent(orders, name="rfm-orders")
     async def process_orders(stream: faust.StreamT) -> None:
@@ -286,7 +301,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                 if batch.reassigned:
                     processor.reassigned()
                 t0 = time.perf_counter()
-                await process_or_exit(processor, batch.msgs, metrics)
+                await process_or_exit(processor, batch.msgs, metrics, lambda: state["epoch"].ensure(owned()), settings)
                 if batch.msgs:
                     metrics.batch_done(batch.msgs, time.perf_counter() - t0)
                 await offsets.after(batch)
@@ -302,6 +317,9 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         _, leader = runtime()
         try:
             await leader.tick()
+            leader_outage.succeeded()
+        except RETRYABLE as exc:  # a server outage: say so once in a while, not a traceback a second
+            leader_outage.failed(exc, settings)
         except Exception:  # a failed tick is retried on the next one; it must not stop the worker
             log.exception("boundary recompute failed")
 
@@ -309,6 +327,8 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     async def quiet_logging() -> None:
         """Faust's worker leaves the root logger at DEBUG: building debug records cost ~14% (notes)."""
         logs.apply(options.loglevel, settings.log_format)
+        for handler in logging.getLogger().handlers:  # a broker outage: not a line per connection attempt
+            handler.addFilter(outage.RepeatFilter())
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
         log.info("rfm-stream worker %s: topic %s (%d partitions), store %s, batch %d/%.2fs",
                     settings.app_id, settings.orders_topic, partitions, settings.store, options.batch_size,

@@ -19,6 +19,7 @@ import faust
 from stream_app.settings import Settings
 from stream_app.worker import control
 from stream_app.worker.boundaries import BoundaryStore, Published, recompute_due
+from stream_app.worker.redis_epoch import LeaderWatch
 
 log = logging.getLogger("rfm_stream.worker")
 
@@ -39,6 +40,7 @@ class Leader:
         self.last_recompute_at = 0.0
         self.sent_at: dict[int, float] = {}
         self.last_resend_check = 0.0
+        self.redis_loss = LeaderWatch(self)
 
     async def tick(self) -> None:
         now = time.monotonic()
@@ -47,6 +49,8 @@ class Leader:
             self.last_changes, self.last_change_at = changes, now
         if self.published is None:
             self.published = await self.store.load()
+        if await self.redis_loss.hold():  # Redis lost its keys: no cut until every partition is back
+            return
         cur = self.published
         rules_changed = cur.boundaries.version > 0 and cur.audiences_fp != self.rules_fp
         if rules_changed or recompute_due(now, changes, cur.index_changes, self.last_change_at,

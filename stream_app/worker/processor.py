@@ -35,7 +35,6 @@ from typing import Any, Protocol
 from stream_app.audiences.rules import AudienceRules
 from stream_app.core.fold import CustomerState, apply
 from stream_app.core.model import OrderEvent, Scores, Totals
-from stream_app.core.money import format_cents
 from stream_app.core.scoring import Boundaries, RankValues, rank_values
 from stream_app.core.segments import SegmentMap, value_band
 from stream_app.core.timeutil import format_us
@@ -43,7 +42,7 @@ from stream_app.core.validate import decode as decode_event
 from stream_app.errors import BadEvent
 from stream_app.sinks import audience_events, kafka_changes
 from stream_app.sinks.dead_letter import dead_letter, dead_letter_key
-from stream_app.sinks.redis_profiles import STALE, ProfileWrite, StoredProfile
+from stream_app.sinks.redis_profiles import STALE, ProfileWrite, StoredProfile, profile_fields
 from stream_app.worker import codec, control
 from stream_app.worker.boundaries import Published
 from stream_app.worker.codec import Stored
@@ -315,14 +314,7 @@ class Processor:
             return leave, None, totals
         scores = self.bounds.score_values(cid, ranks)
         segment = self.segments.segment(scores.r, scores.f)
-        fields = (
-            "r_score", str(scores.r), "f_score", str(scores.f), "m_score", str(scores.m),
-            "aov_score", str(scores.aov), "rfm_score", scores.rfm_score, "rfm_sum", str(scores.rfm_sum),
-            "value_band", value_band(scores.rfm_sum), "frequency", str(totals.frequency),
-            "monetary", format_cents(totals.monetary_cents), "aov", format_cents(ranks[3]),
-            "last_order_at", format_us(ranks[0]), "updated_at", format_us(self.now_us()),
-            "channel", totals.channel or "", "categories", ",".join(totals.categories),
-        )
+        fields = profile_fields(scores, totals, ranks, self.now_us())
         audiences = tuple(self._membership(segment, scores, totals, ranks))
         return ProfileWrite(cid, st.state.seq, bv, segment, ranks, fields, audiences), scores, totals
 

@@ -1,0 +1,237 @@
+"""Soak benchmark (not a test): the worker under a steady stream for a long time, memory sampled each minute.
+
+    python benchmarks/soak.py [--minutes 30] [--rate 500] [--customers 10000] [--interval 30] [--warmup 5]
+
+On a private Kafka + Redis (free ports, a temporary run folder; the stack at KAFKA_BOOTSTRAP / REDIS_URL is
+not touched), one `rfm-stream worker` with RFM_RECOMPUTE_INTERVAL=--interval (a boundary recompute, and so a
+rescore of every partition, every 30 s by default) receives `rfm-stream generate`'s synthetic stream at
+--rate events/s for --minutes. Each minute it prints the resident memory (RSS) of the worker, the Kafka
+broker and Redis, Redis' own used_memory, the customers in the rank index, the boundaries version and the
+worker's CPU share. At the end: `rfm-stream sync`, then every customer's Redis profile against
+`rfm-stream batch` over the same file, and whether memory stayed flat after the warm-up (--warmup minutes):
+each process' growth from the end of the warm-up to the end, in MB and per cent.
+
+--customers is kept small enough that nearly every customer has ordered before the warm-up ends, so a
+growth after it is the process' own, not more customers' profiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stream_app import batch  # noqa: E402
+from stream_app.adapters import registry  # noqa: E402
+from stream_app.stack.private import private_stack  # noqa: E402
+from stream_app.settings import Settings  # noqa: E402
+from stream_app.stack.process import rss_mb  # noqa: E402
+from stream_app.worker.sync import end_offsets  # noqa: E402
+
+#: growth after the warm-up that still counts as flat: the larger of these two
+FLAT_MB = 25.0
+FLAT_SHARE = 0.10
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cli(env: dict, *args: str, timeout: float = 3600) -> str:
+    proc = subprocess.run([sys.executable, "-m", "stream_app.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise SystemExit(f"rfm-stream {' '.join(args)} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
+    return proc.stdout + proc.stderr
+
+
+def behind(env: dict) -> int:
+    """Events on the orders topic the worker group has not committed yet."""
+    from kafka import KafkaAdminClient
+
+    s = Settings(kafka_bootstrap=env["KAFKA_BOOTSTRAP"], orders_topic=env["RFM_ORDERS_TOPIC"], app_id=env["RFM_APP_ID"])
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    try:
+        committed = admin.list_group_offsets(s.app_id).get(s.app_id, {})
+    finally:
+        admin.close()
+    return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in end_offsets(s).items())
+
+
+def differences(client: redis.Redis, prefix: str, expected) -> list[str]:
+    """How Redis differs from batch: customers whose profile differs, extra hashes, wrong set members."""
+    wrong: list[str] = []
+    ids = list(expected.index)
+    pipe = client.pipeline(transaction=False)
+    for cid in ids:
+        pipe.hmget(f"{prefix}:customer:{cid}", "segment", "r_score", "f_score", "m_score", "monetary", "frequency")
+    for cid, got in zip(ids, pipe.execute()):
+        row = expected.loc[cid]
+        want = [row.segment, str(row.r_score), str(row.f_score), str(row.m_score), row.monetary, str(row.frequency)]
+        if [g.decode() if g is not None else None for g in got] != want:
+            wrong.append(f"customer {cid}")
+    hashes = sum(1 for _ in client.scan_iter(match=f"{prefix}:customer:*", count=5000))
+    if hashes != len(ids):
+        wrong.append(f"{hashes} profiles in Redis, {len(ids)} in batch")
+    members: dict[str, set[str]] = defaultdict(set)
+    for cid, seg in expected["segment"].items():
+        members[seg].add(cid)
+    found = {k.decode()[len(prefix) + 9:] for k in client.scan_iter(match=f"{prefix}:segment:*", count=1000)}
+    for seg in found | set(members):
+        got = {m.decode() for m in client.smembers(f"{prefix}:segment:{seg}")}
+        if got != members.get(seg, set()):
+            wrong.append(f"segment {seg}: {len(got ^ members.get(seg, set()))} wrong members")
+    return wrong
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=30.0, help="how long the stream runs")
+    ap.add_argument("--rate", type=int, default=500, help="events per second")
+    ap.add_argument("--customers", type=int, default=10_000)
+    ap.add_argument("--interval", type=int, default=30, help="RFM_RECOMPUTE_INTERVAL, seconds")
+    ap.add_argument("--warmup", type=float, default=5.0, help="minutes before memory must stay flat")
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (events file, logs, data)")
+    ap.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
+    ap.add_argument("--sync-timeout", type=float, default=3600.0,
+                    help="seconds the worker may take to catch up after the last event is sent")
+    args = ap.parse_args()
+
+    events = int(args.minutes * 60 * args.rate)
+    tmp = Path(tempfile.mkdtemp(prefix="rfm-soak-"))
+    print(f"soak: {args.minutes:g} min at {args.rate} events/s = {events:,} events of {args.customers:,} customers, "
+          f"recompute every {args.interval} s; work folder {tmp}", flush=True)
+    try:
+        return soak(args, events, tmp)
+    finally:
+        if not args.keep:  # the events file, the broker's log and the tables: about 0.5 GB per 1M events
+            shutil.rmtree(tmp / "run", ignore_errors=True)
+            shutil.rmtree(tmp / "worker", ignore_errors=True)
+            (tmp / "events.jsonl").unlink(missing_ok=True)
+            print(f"work folder {tmp} emptied but for the worker's log (--keep keeps it all)", flush=True)
+
+
+def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
+    """Everything between starting the private stack and stopping it; returns the exit status."""
+    with private_stack(tmp / "run", echo=lambda line: print(line, flush=True)) as st:
+        tag = uuid.uuid4().hex[:8]
+        env = dict(os.environ, **st.env, RFM_APP_ID=f"soak-{tag}", RFM_ORDERS_TOPIC=f"soak-orders-{tag}",
+                   RFM_CHANGES_TOPIC=f"soak-changes-{tag}", RFM_DEAD_LETTER_TOPIC=f"soak-dead-{tag}",
+                   RFM_AUDIENCE_TOPIC=f"soak-audience-{tag}", RFM_REDIS_PREFIX=f"soak-{tag}",
+                   RFM_RECOMPUTE_INTERVAL=str(args.interval), RFM_DATA_DIR=str(tmp / "worker"),
+                   PYTHONUNBUFFERED="1")
+        stream = tmp / "events.jsonl"
+        cli(env, "generate", "--customers", str(args.customers), "--events", str(events), "--seed", str(args.seed),
+            "--out", str(stream))
+        log = tmp / "worker.log"
+        worker = subprocess.Popen([sys.executable, "-m", "stream_app.cli", "worker"], env=env,
+                                  stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        replay = None
+        try:
+            client = redis.Redis.from_url(st.settings.redis_url)
+            prefix = env["RFM_REDIS_PREFIX"]
+            replay = subprocess.Popen([sys.executable, "-m", "stream_app.cli", "replay", str(stream), "--format",
+                                       "events", "--rate", str(args.rate), "--quiet"], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            t0 = time.monotonic()
+            pids = {"worker": worker.pid, "kafka": st.kafka_pid(), "redis": st.redis_pid()}
+            samples: list[dict] = []
+            cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+            print(f"{'min':>5} {'worker MB':>9} {'kafka MB':>8} {'redis MB':>8} {'used_memory':>11} "
+                  f"{'customers':>9} {'version':>7} {'worker CPU':>10} {'kafka CPU':>9} {'behind':>8}", flush=True)
+            last = t0
+            while True:
+                while time.monotonic() < last + args.sample:
+                    time.sleep(0.5)
+                lag = behind(env)
+                done = replay.poll() is not None and lag == 0  # sampled until the worker has caught up
+                now = time.monotonic()
+                if worker.poll() is not None:
+                    raise SystemExit(f"the worker exited with status {worker.returncode}; log: {log}")
+                cpu = {k: cpu_seconds(p) for k, p in pids.items()}
+                info = client.info("memory")
+                raw = client.get(f"{prefix}:boundaries")
+                sample = {
+                    "minute": (now - t0) / 60,
+                    **{f"{k}_mb": rss_mb(p) for k, p in pids.items()},
+                    "used_memory_mb": info["used_memory"] / 2**20,
+                    "customers": client.zcard(f"{prefix}:rank:r"),
+                    "version": orjson.loads(raw)["version"] if raw else 0,
+                    "worker_cpu": (cpu["worker"] - cpu0["worker"]) / max(1e-9, now - last),
+                    "kafka_cpu": (cpu["kafka"] - cpu0["kafka"]) / max(1e-9, now - last),
+                    "behind": lag,
+                }
+                cpu0, last = cpu, now
+                samples.append(sample)
+                print(f"{sample['minute']:5.1f} {sample['worker_mb']:9.0f} {sample['kafka_mb']:8.0f} "
+                      f"{sample['redis_mb']:8.0f} {sample['used_memory_mb']:9.1f}MB {sample['customers']:9,} "
+                      f"{sample['version']:7} {sample['worker_cpu']:9.0%} {sample['kafka_cpu']:9.0%} {lag:8,}", flush=True)
+                if done or time.monotonic() - t0 > args.minutes * 60 + args.sync_timeout:
+                    break
+            out, _ = replay.communicate()
+            if replay.returncode != 0:
+                raise SystemExit(f"replay exited {replay.returncode}: {out}")
+            print(out.strip(), flush=True)
+            t_sync = time.monotonic()
+            print(cli(env, "sync", "--timeout", str(args.sync_timeout)).strip(), f"(sync took {time.monotonic() - t_sync:.0f}s)",
+                  flush=True)
+            expected = batch.score(registry.read(str(stream), "events")).set_index("customer_id")
+            wrong = differences(client, prefix, expected)
+            print(f"Redis against batch over the same {events:,} events: {len(expected):,} customers, "
+                  f"{len(wrong)} differences{': ' + '; '.join(wrong[:5]) if wrong else ''}", flush=True)
+            flat = report_flat(samples, args.warmup)
+            counters = [ln for ln in log.read_text(errors="replace").splitlines() if "] events " in ln]
+            if counters:
+                print("worker's last counters:", counters[-1].split("] ", 1)[-1], flush=True)
+            return 0 if not wrong and flat else 1
+        finally:
+            for proc in (replay, worker):
+                if proc is not None and proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(30)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(10)
+
+
+def report_flat(samples: list[dict], warmup: float) -> bool:
+    """Growth of each process from the first sample after the warm-up to the last; True when all are flat."""
+    after = [s for s in samples if s["minute"] >= warmup]
+    if len(after) < 2:
+        print(f"too short to judge flatness: fewer than two samples after the {warmup:g}-minute warm-up")
+        return True
+    ok = True
+    for k in ("worker_mb", "kafka_mb", "redis_mb", "used_memory_mb"):
+        first, end = after[0][k], after[-1][k]
+        peak = max(s[k] for s in after)
+        growth = end - first
+        flat = growth <= max(FLAT_MB, FLAT_SHARE * first)
+        ok &= flat
+        print(f"{k[:-3]:>12}: {first:7.1f} MB at minute {after[0]['minute']:.0f}, {end:7.1f} MB at the end "
+              f"(peak {peak:.1f}), growth {growth:+.1f} MB ({growth / max(first, 1e-9):+.1%}): "
+              f"{'flat' if flat else 'GROWING'}")
+    return ok
+
+
+if __name__ == "__main__":
+    sys.exit(main())
