@@ -16,7 +16,6 @@ import time
 
 import orjson
 
-from stream_app.settings import LOG_FORMATS as FORMATS
 
 LIBRARY_LOGGERS = ("", "faust", "aiokafka", "mode", "kafka", "rocksdict", "aiohttp")
 

@@ -179,9 +179,12 @@ def test_metrics_and_dashboard_during_and_after_a_replay(deployment, harness, ch
 
     # after sync: every event sent is counted once by outcome, and the population equals `segments`
     sent = int(re.search(r"sent ([\d,]+) events", result["out"]).group(1).replace(",", ""))
-    assert sent == 22190
+    assert sent == 22190  # Online Retail's canonical events, as test_worker_exact checks
+    customers = len(h.expected(h.ONLINE_RETAIL, "online-retail"))
     dep.sync()
-    after = scrape(port)
+    # the leader may still append a rescore trigger to each partition once the stream is quiet; lag drains to 0
+    after = wait_for(lambda: (m := scrape(port)) and set(m["rfm_consumer_lag"].values()) == {0} and m, 30,
+                     "rfm_consumer_lag 0 on every partition", dep)
     outcomes = {dict(k)["outcome"]: int(v) for k, v in after["rfm_events_total"].items()}
     # each record sent is counted once as applied, duplicate or dead letter; "replayed" counts records read
     # again (the worker re-reads a partition it sought back, a retried batch, a rebalance), so it comes on top
@@ -189,13 +192,12 @@ def test_metrics_and_dashboard_during_and_after_a_replay(deployment, harness, ch
     assert events_total(after) == sent + outcomes["replayed"]
     assert outcomes["applied"] == sent and outcomes["dead_letter"] == 0  # Online Retail has no repeated event
     assert after["rfm_assigned_partitions"][()] == 4
-    assert set(after["rfm_consumer_lag"].values()) == {0}
     assert after["rfm_retrying"][()] == 0
     assert after["rfm_event_to_redis_seconds_count"][()] >= sent
     changes = sum(after["rfm_segment_changes_total"].values())
-    assert changes >= 4339  # every scored customer had at least its first change
+    assert changes >= customers  # every scored customer had at least its first change
     sizes = segments_cli(dep)
-    assert sum(sizes.values()) == 4339
+    assert sum(sizes.values()) == customers
     wait_for(lambda: segment_gauges(scrape(port)) == sizes, 20, "rfm_segment_customers == segments", dep)
 
     status = dep.cli("status").stdout
@@ -207,7 +209,7 @@ def test_metrics_and_dashboard_during_and_after_a_replay(deployment, harness, ch
     html = dom(chromium, tmp_path, base + "/")
     shown = page_figures(html)
     assert {k: v for k, v in shown["segments"].items() if v} == sizes
-    assert shown["customers"] == 4339 and shown["events"] >= sent
+    assert shown["customers"] == customers and shown["events"] >= sent
     screenshot(chromium, tmp_path, base + "/", "dashboard_after_sync.png")
 
     # the same page from `rfm-stream dashboard`, which reads Redis only
@@ -218,7 +220,7 @@ def test_metrics_and_dashboard_during_and_after_a_replay(deployment, harness, ch
         state = wait_for(lambda: json.loads(get(f"http://127.0.0.1:{dash_port}/api/state")[1]), 30,
                          "rfm-stream dashboard")
         assert {k: v for k, v in state["segments"].items() if v} == sizes
-        assert sum(map(sum, state["rf_counts"])) == 4339
+        assert sum(map(sum, state["rf_counts"])) == customers
         assert state["events"] >= sent and state["boundaries"]["version"] >= 1
         assert len(state["recent_changes"]) > 0
     finally:
