@@ -13,7 +13,7 @@ from stream_app.settings import load
 @click.option("--format", "fmt", type=click.Choice(registry.FORMATS), required=True, help="input format")
 @click.option("--quiet", is_flag=True, help="no progress lines")
 @click.option("--stop-after", type=int, default=None, hidden=True,
-              help="exit abruptly once this many profiles are in Redis (tests of an interrupted load)")
+              help="exit abruptly after this many writes, profiles then changelog records (tests of an interrupted load)")
 def bootstrap_cmd(input_path: str, fmt: str, quiet: bool, stop_after: int | None) -> None:
     """Load a history into an empty deployment at batch speed: Table changelog, Redis profiles, boundaries.
 

@@ -208,8 +208,8 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
               stop_after: int | None = None) -> BootstrapResult:
     """Load the history in ``path`` into the (empty) deployment of ``settings``; see the module docstring.
 
-    ``stop_after``: end the process abruptly (exit status 137, as kill -9) once that many customers are in
-    Redis, before the boundaries and the changelog: how the tests interrupt a load at a known point.
+    ``stop_after``: end the process abruptly (exit status 137, as kill -9) after that many writes, profiles
+    first, then changelog records: how the tests interrupt a load at a known point.
     """
     progress = progress or Progress(quiet=True)
     result = BootstrapResult()
@@ -265,7 +265,8 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
             asyncio.run(_write_redis(settings, writes, bounds, partitions, progress, stop_after))
             del writes
             print_(f"wrote {result.scored:,} profiles, the rank index and boundaries v{version} to Redis")
-            _write_changelog(settings, stored, partitions, progress)
+            left = None if stop_after is None else max(1, stop_after - result.scored)
+            _write_changelog(settings, stored, partitions, progress, left)
             print_(f"wrote {len(stored):,} customer states to {changelog_topic(settings)} ({partitions} partitions)")
             client.set(marker_key(p), orjson.dumps({**doc, "state": DONE, "customers": len(stored),
                                                     "finished_us": int(time.time() * 1e6)}))
@@ -304,14 +305,14 @@ async def _write_redis(settings: Settings, writes: list[ProfileWrite], bounds: B
     client = connect.async_redis_client(settings)
     try:
         writer = ProfileWriter(client, settings.redis_prefix)
+        step = min(CHUNK, stop_after) if stop_after else CHUNK
         done = 0
-        for start in progress.bar(range(0, len(writes), CHUNK), (len(writes) + CHUNK - 1) // CHUNK, "chunk"):
-            part = writes[start : start + CHUNK]
+        for start in progress.bar(range(0, len(writes), step), (len(writes) + step - 1) // step, "chunk"):
+            part = writes[start : start + step]
             await writer.write(part)
             done += len(part)
             if stop_after is not None and done >= stop_after:
-                print(f"bootstrap: stopping after {done:,} profiles, as asked", file=sys.stderr, flush=True)
-                os._exit(137)
+                _stop(f"{done:,} profiles")
         version = bounds.version
         if not version:  # nobody scored: no boundaries, as a worker that saw no order would leave it
             return
@@ -329,7 +330,13 @@ async def _write_redis(settings: Settings, writes: list[ProfileWrite], bounds: B
         await client.aclose()
 
 
-def _write_changelog(settings: Settings, stored: list[Stored], partitions: int, progress: Progress) -> None:
+def _stop(what: str) -> None:
+    print(f"bootstrap: stopping abruptly after {what}, as asked", file=sys.stderr, flush=True)
+    os._exit(137)
+
+
+def _write_changelog(settings: Settings, stored: list[Stored], partitions: int, progress: Progress,
+                     stop_after: int | None) -> None:
     producer = connect.kafka_producer(settings, acks="all", linger_ms=20, batch_size=512 * 1024,
                                       max_request_size=2 * 1024 * 1024)
     topic = changelog_topic(settings)
@@ -337,6 +344,11 @@ def _write_changelog(settings: Settings, stored: list[Stored], partitions: int, 
         for st in progress.bar(stored, len(stored), "customer"):
             key = st.state.customer_id.encode()
             producer.send(topic, key=key, value=codec.encode(st), partition=control.partition_of(key, partitions))
+            if stop_after is not None:
+                stop_after -= 1
+                if stop_after <= 0:
+                    producer.flush()
+                    _stop("part of the changelog")
         producer.flush()
     finally:
         producer.close()
