@@ -245,6 +245,8 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
         # read and fold before the first write: a bad file leaves the deployment as it was
         frame = registry.read(path, fmt).in_time_order()
         result.skipped = dict(frame.skipped)
+        if not len(frame):
+            raise BootstrapRefused(f"{path}: no events to load")
         print_(f"read {len(frame):,} events from {path}")
         states = fold_history(progress.bar(frame.events(), len(frame), "ev"), result)
         del frame
