@@ -268,7 +268,7 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
             del writes
             print_(f"wrote {result.scored:,} profiles, the rank index and boundaries v{version} to Redis")
             left = None if stop_after is None else max(1, stop_after - result.scored)
-            _write_changelog(settings, stored, partitions, progress, left)
+            asyncio.run(_write_changelog(settings, stored, partitions, progress, left))
             print_(f"wrote {len(stored):,} customer states to {changelog_topic(settings)} ({partitions} partitions)")
             client.set(marker_key(p), orjson.dumps({**doc, "state": DONE, "customers": len(stored),
                                                     "finished_us": int(time.time() * 1e6)}))
@@ -333,27 +333,47 @@ async def _write_redis(settings: Settings, writes: list[ProfileWrite], bounds: B
 
 
 def _stop(what: str) -> None:
+    """The test hook's end: as abrupt as kill -9 (no cleanup, no marker update)."""
     print(f"bootstrap: stopping abruptly after {what}, as asked", file=sys.stderr, flush=True)
     os._exit(137)
 
 
-def _write_changelog(settings: Settings, stored: list[Stored], partitions: int, progress: Progress,
-                     stop_after: int | None) -> None:
-    producer = connect.kafka_producer(settings, acks="all", linger_ms=20, batch_size=512 * 1024,
-                                      max_request_size=2 * 1024 * 1024)
+async def _write_changelog(settings: Settings, stored: list[Stored], partitions: int, progress: Progress,
+                           stop_after: int | None) -> None:
+    """Every customer's Table value, in batches per partition (the Table's key bytes and raw value)."""
     topic = changelog_topic(settings)
+    producer = connect.aiokafka_producer(settings, acks="all", linger_ms=20, max_batch_size=1 << 20,
+                                         max_request_size=2 << 20)
     try:
-        for st in progress.bar(stored, len(stored), "customer"):
+        await producer.start()  # the cluster answered probe_kafka at the start
+        open_batches: dict[int, object] = {}
+        sent: list[asyncio.Future] = []
+
+        async def send(partition: int) -> None:
+            sent.append(await producer.send_batch(open_batches.pop(partition), topic, partition=partition))
+
+        for n, st in enumerate(progress.bar(stored, len(stored), "customer"), 1):
             key = st.state.customer_id.encode()
-            producer.send(topic, key=key, value=codec.encode(st), partition=control.partition_of(key, partitions))
-            if stop_after is not None:
-                stop_after -= 1
-                if stop_after <= 0:
-                    producer.flush()
-                    _stop("part of the changelog")
-        producer.flush()
+            value = codec.encode(st)
+            partition = control.partition_of(key, partitions)
+            batch = open_batches.get(partition)
+            if batch is None:
+                batch = open_batches[partition] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                await send(partition)
+                batch = open_batches[partition] = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise RfmError(f"customer {st.state.customer_id}: its state ({len(value):,} bytes) does not "
+                                   "fit in a changelog record")
+            if stop_after is not None and n >= stop_after:
+                break
+        for partition in list(open_batches):
+            await send(partition)
+        await asyncio.gather(*sent)
+        if stop_after is not None and len(stored) >= stop_after:
+            _stop("part of the changelog")
     finally:
-        producer.close()
+        await producer.stop()
 
 
 __all__ = ["bootstrap", "check_not_in_progress", "BootstrapResult", "BootstrapRefused", "Progress", "marker_key",
