@@ -120,7 +120,7 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
-def check_empty(settings: Settings, client, admin, consumer) -> None:
+def check_empty(settings: Settings, client, consumer) -> None:
     """Refuse when the deployment holds anything: Redis keys under its prefix, or changelog records."""
     p = settings.redis_prefix
     with connect.redis_errors(settings):
@@ -239,7 +239,7 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
             result.resumed = True
             print_("an interrupted bootstrap of this input is recorded: loading it again")
         else:
-            check_empty(settings, client, admin, consumer)
+            check_empty(settings, client, consumer)
         from stream_app.adapters import registry
 
         # read and fold before the first write: a bad file leaves the deployment as it was
@@ -260,7 +260,9 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
 
         with connect.redis_errors(settings):
             doc = {"state": IN_PROGRESS, "input": input_fp, "format": fmt, "started_us": int(time.time() * 1e6)}
-            client.set(marker_key(p), orjson.dumps(doc))
+            # a fresh load claims the deployment only if no other load claimed it since the checks above
+            if not client.set(marker_key(p), orjson.dumps(doc), nx=not result.resumed):
+                raise BootstrapRefused(f"another bootstrap of this deployment started meanwhile ({marker_key(p)})")
             partitions = ensure_topics(settings)
             result.partitions = partitions
             _ensure_changelog(settings, admin, consumer, partitions)
