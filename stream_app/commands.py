@@ -17,6 +17,7 @@ COMMANDS: list[tuple[str, ...]] = [
     ("stack", "stream_app.stack.cli", "stack"),
     ("worker", "stream_app.streaming_cli", "worker_cmd"),
     ("replay", "stream_app.streaming_cli", "replay_cmd"),
+    ("bootstrap", "stream_app.bootstrap_cli", "bootstrap_cmd"),
     ("sync", "stream_app.streaming_cli", "sync_cmd"),
     ("customer", "stream_app.streaming_cli", "customer_cmd"),
     ("segments", "stream_app.streaming_cli", "segments_cmd"),

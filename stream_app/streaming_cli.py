@@ -32,6 +32,9 @@ def worker_cmd(batch_size: int, batch_wait: float, web_port: int | None, logleve
     # in one line before the seconds of importing Faust
     connect.probe_redis(settings)
     connect.probe_kafka(settings)
+    from stream_app.worker.bootstrap import check_not_in_progress
+
+    check_not_in_progress(settings)  # a half-done history load must not be taken as the whole
     port = settings.web_port if web_port is None else web_port
     run_worker(settings, WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, web_port=port or None,
                                        web_host=settings.web_host, loglevel=loglevel.lower()))

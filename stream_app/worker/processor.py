@@ -347,11 +347,27 @@ class Processor:
                 st.state.customer_id, seen_segment, w.segment, scores, totals,
                 p.cause, w.boundaries_version, w.seq + w.boundaries_version, p.occurred_us)
             event = (st.state.customer_id.encode(), kafka_changes.encode(ev))
+        self._record_scoring(st, w, scores)
+        return event, moves
+
+    def _record_scoring(self, st: Stored, w: ProfileWrite, scores: Scores | None) -> None:
+        """The state remembers what its profile in Redis now holds (a rescore compares against it)."""
         st.scores, st.segment = scores, (w.segment or None)
         st.boundaries_version = w.boundaries_version
         st.ranks = w.ranks if scores is not None else None
         st.audiences, st.rules_fp = w.audiences, self.rules_fp
-        return event, moves
+
+    def settle(self, stored: Stored) -> ProfileWrite | None:
+        """A customer's profile under the current boundaries, recorded in its state, with no event published.
+
+        How a bulk load of history (worker/bootstrap.py) leaves each customer: the state and the profile a
+        flush would have left, so later events fold, score and compare exactly as in a replay. None: the
+        customer has no order, so no profile.
+        """
+        w, scores, _ = self._plan(Pending(stored, Msg(-1, -1, None, None)))
+        if w is not None:
+            self._record_scoring(stored, w, scores)
+        return w
 
     async def _control(self, m: Msg) -> None:
         """A control record: a trigger naming a boundaries version. The boundaries come from the record the

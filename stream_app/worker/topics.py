@@ -11,6 +11,14 @@ from stream_app import connect
 from stream_app.errors import StackError
 from stream_app.settings import Settings
 
+#: the worker's Faust Table of customer states; Faust names its changelog topic after it
+CUSTOMERS_TABLE = "customers"
+
+
+def changelog_topic(settings: Settings) -> str:
+    """The Table's changelog topic, as Faust names it: ``{app_id}-{table}-changelog``."""
+    return f"{settings.app_id}-{CUSTOMERS_TABLE}-changelog"
+
 
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> int:
     """Create the orders, changes and dead-letter topics when missing; the orders topic's partition count.

@@ -1,0 +1,84 @@
+"""Benchmark of `rfm-stream bootstrap` on the real stack (not a test): events/s and peak memory.
+
+    python benchmarks/bootstrap_bench.py [--events 1000000] [--customers 100000] [--seed 7]
+
+Writes `rfm-stream generate`'s synthetic stream (Pareto frequency, log-normal amounts) to a temporary
+events file, bootstraps it into a fresh deployment (its own app id, topics and Redis prefix on the stack
+at KAFKA_BOOTSTRAP / REDIS_URL) as its own process, prints the command's stage lines, the events/s over
+the whole command (reading the file included) and the process's peak memory, then deletes the deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stream_app.settings import load  # noqa: E402
+from stream_app.worker.synthetic import generate_lines  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--customers", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    run = uuid.uuid4().hex[:10]
+    env = dict(os.environ, RFM_APP_ID=f"bench-bootstrap-{run}", RFM_ORDERS_TOPIC=f"bench-bootstrap-{run}-orders",
+               RFM_CHANGES_TOPIC=f"bench-bootstrap-{run}-changes", RFM_DEAD_LETTER_TOPIC=f"bench-bootstrap-{run}-dead",
+               RFM_AUDIENCE_TOPIC=f"bench-bootstrap-{run}-audience", RFM_REDIS_PREFIX=f"bench-bootstrap-{run}",
+               PYTHONPATH=str(ROOT))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        t0 = time.perf_counter()
+        with open(path, "wb") as fh:
+            for line in generate_lines(args.customers, args.events, args.seed):
+                fh.write(line + b"\n")
+        print(f"generated {args.events:,} events of {args.customers:,} customers "
+              f"({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f}s", flush=True)
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "stream_app.cli", "bootstrap", str(path), "--format", "events"],
+                              env=env, text=True, stdout=subprocess.PIPE)
+        seconds = time.perf_counter() - t0
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    try:
+        print(proc.stdout.strip())
+        if proc.returncode != 0:
+            sys.exit(f"bootstrap exited {proc.returncode}")
+        print(f"bootstrap: {args.events:,} events in {seconds:.1f}s, {args.events / seconds:,.0f} events/s "
+              f"(whole process, start-up included), peak memory {peak_mb:,.0f} MB")
+    finally:
+        _delete(env)
+
+
+def _delete(env: dict[str, str]) -> None:
+    """Remove the benchmark's deployment: its Redis keys and its topics."""
+    import redis
+    from kafka import KafkaAdminClient
+
+    s = load()
+    client = redis.Redis.from_url(s.redis_url)
+    keys = list(client.scan_iter(match=env["RFM_REDIS_PREFIX"] + ":*", count=10_000))
+    for i in range(0, len(keys), 10_000):
+        client.delete(*keys[i : i + 10_000])
+    client.close()
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    ours = [t for t in admin.list_topics() if t.startswith(env["RFM_APP_ID"])]
+    if ours:
+        admin.delete_topics(ours)
+    admin.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,382 @@
+"""`rfm-stream bootstrap`: load a history into an empty deployment at batch speed, not at the worker's pace.
+
+Replaying years of orders through the worker costs its full per-event path
+(Kafka, a Redis round trip per batch, a changelog record per batch). Since a
+history's result does not depend on how it arrives, this folds it in memory
+with the same core (:func:`stream_app.core.fold.apply`, in the order `replay`
+would send it), scores every customer against the boundaries of the whole
+population, and writes what the worker group would have left behind:
+
+- each customer's Table value (:mod:`stream_app.worker.codec`), with the key
+  bytes and raw value the Table writes, to the Table's changelog topic
+  (compacted, one partition per orders partition) in the partition Kafka's
+  partitioner gives the customer id on the orders topic, so a worker restores
+  each customer where its events arrive;
+- the Redis profiles, segment and audience sets and rank index through the
+  worker's own Lua script (:class:`~stream_app.sinks.redis_profiles.ProfileWriter`);
+- the boundaries, published by the leader's own code from that rank index
+  (version 1), and every partition marked rescored to them.
+
+The stored states keep ``last_offset = -1``: the history is not in the orders
+topic, so workers read that topic from its first offset, and anything sent
+later, the history again included, folds on top (order ids deduplicate).
+No segment-change or audience events are published for the history.
+
+Killed midway: ``{prefix}:bootstrap`` says "in progress" from before the first
+write until after the last one, and a worker refuses to start while it does.
+Running the same command again redoes the load: every write is idempotent
+(changelog records are compacted by key and identical, the profile script
+treats an equal (seq, boundaries version) as done, the boundaries are the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+from stream_app import connect
+from stream_app.audiences import rules as audience_rules
+from stream_app.core.fold import CustomerState, apply
+from stream_app.core.scoring import Boundaries, boundaries_of
+from stream_app.core.segments import SegmentMap
+from stream_app.errors import BadEvent, RfmError
+from stream_app.settings import Settings
+from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter
+from stream_app.worker import codec, control
+from stream_app.worker.boundaries import BoundaryStore
+from stream_app.worker.codec import Stored
+from stream_app.worker.topics import changelog_topic, ensure_topics
+
+IN_PROGRESS, DONE = "in progress", "done"
+#: customers per Redis write call and per progress step
+CHUNK = 5_000
+
+
+class BootstrapRefused(RfmError):
+    """The deployment is not one a history can be loaded into (not empty, workers running, another load)."""
+
+
+def marker_key(prefix: str) -> str:
+    return f"{prefix}:bootstrap"
+
+
+@dataclass
+class BootstrapResult:
+    events: int = 0
+    customers: int = 0
+    scored: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    partitions: int = 0
+    boundaries_version: int = 0
+    resumed: bool = False
+    seconds: float = 0.0
+
+
+def read_marker(client, prefix: str) -> dict | None:
+    """The bootstrap marker of a deployment, or None when no bootstrap ever started there."""
+    raw = client.get(marker_key(prefix))
+    if raw is None:
+        return None
+    try:
+        doc = orjson.loads(raw)
+        return doc if isinstance(doc, dict) else {"state": str(doc)}
+    except orjson.JSONDecodeError:
+        return {"state": raw.decode(errors="replace")}
+
+
+def check_not_in_progress(settings: Settings) -> None:
+    """Refuse (one line) to run a worker on a half-loaded deployment: it would take the partial load as whole."""
+    client = connect.redis_client(settings)
+    try:
+        with connect.redis_errors(settings):
+            marker = read_marker(client, settings.redis_prefix)
+    finally:
+        client.close()
+    if marker is not None and marker.get("state") != DONE:
+        raise BootstrapRefused(
+            f"a bootstrap of this deployment (Redis prefix {settings.redis_prefix!r}) has not finished "
+            f"({marker_key(settings.redis_prefix)} says {marker.get('state')!r}): run the same "
+            "`rfm-stream bootstrap` again to complete it before starting workers")
+
+
+def fingerprint(path: str, fmt: str) -> str:
+    """What identifies the input, so an interrupted load is only ever finished with the same history."""
+    digest = hashlib.sha256(fmt.encode() + b"\0")
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def check_empty(settings: Settings, client, consumer) -> None:
+    """Refuse when the deployment holds anything: Redis keys under its prefix, or changelog records."""
+    p = settings.redis_prefix
+    with connect.redis_errors(settings):
+        for key in client.scan_iter(match=_glob_escape(p) + ":*", count=10_000):
+            raise BootstrapRefused(f"the deployment is not empty: Redis holds {key.decode(errors='replace')!r} "
+                                   f"under the prefix {p!r} (bootstrap only loads into an empty deployment)")
+    topic = changelog_topic(settings)
+    parts = consumer.partitions_for_topic(topic) if topic in consumer.topics() else None
+    if parts:
+        from kafka import TopicPartition
+
+        ends = consumer.end_offsets([TopicPartition(topic, q) for q in parts])
+        if any(ends.values()):
+            raise BootstrapRefused(f"the deployment is not empty: the changelog topic {topic} holds "
+                                   f"{sum(ends.values()):,} records (bootstrap only loads into an empty deployment)")
+
+
+def check_no_workers(settings: Settings, admin) -> None:
+    """A running worker restored its Table before the load and would never read the loaded changelog."""
+    group = admin.describe_groups([settings.app_id]).get(settings.app_id) or {}
+    if group.get("members"):
+        raise BootstrapRefused(f"{len(group['members'])} worker(s) of app id {settings.app_id} are running: "
+                               "stop them before a bootstrap")
+
+
+def fold_history(events: Iterable, result: BootstrapResult) -> dict[str, CustomerState]:
+    """Every customer's state after its events in the given order; an event the worker would dead-letter
+    (one more distinct order than a customer may hold) is refused and counted, as the worker would."""
+    states: dict[str, CustomerState] = {}
+    get = states.get
+    for ev in events:
+        result.events += 1
+        try:
+            states[ev.customer_id], _ = apply(get(ev.customer_id), ev)
+        except BadEvent as exc:
+            result.refused[exc.reason] = result.refused.get(exc.reason, 0) + 1
+    return states
+
+
+def settle_all(states: dict[str, CustomerState], settings: Settings
+               ) -> tuple[list[Stored], list[ProfileWrite], Boundaries]:
+    """Score every customer against the boundaries of the whole population (version 1), as the worker's
+    processor would (Processor.settle): the stored values, the Redis writes, and the boundaries version."""
+    from stream_app.worker.processor import Processor
+
+    segments = SegmentMap.load(settings.segments_file)
+    rules = audience_rules.load(settings.audiences_file, segments.names)
+    bounds = boundaries_of({cid: s.totals() for cid, s in states.items()}, version=1)
+    processor = Processor(None, None, segments, settings.orders_topic, rules=rules,  # type: ignore[arg-type]
+                          rules_fp=rules.fingerprint)
+    if bounds.customers:
+        processor.offer(bounds)
+    stored: list[Stored] = []
+    writes: list[ProfileWrite] = []
+    for cid in sorted(states):
+        st = Stored(states[cid])
+        w = processor.settle(st)
+        if w is not None:
+            writes.append(w)
+        stored.append(st)
+    return stored, writes, processor.bounds
+
+
+class Progress:
+    """A line per stage on stderr; a tqdm bar for the long loops when stderr is a terminal."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty() and not quiet
+        self.t0 = time.perf_counter()
+
+    def stage(self, text: str) -> None:
+        if not self.quiet:
+            print(f"bootstrap [{time.perf_counter() - self.t0:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    def bar(self, items, total: int, unit: str):
+        if not self.tty:
+            return items
+        from tqdm import tqdm
+
+        return tqdm(items, total=total, unit=unit, file=sys.stderr, leave=False)
+
+
+def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None = None,
+              stop_after: int | None = None) -> BootstrapResult:
+    """Load the history in ``path`` into the (empty) deployment of ``settings``; see the module docstring.
+
+    ``stop_after``: end the process abruptly (exit status 137, as kill -9) after that many writes, profiles
+    first, then changelog records: how the tests interrupt a load at a known point.
+    """
+    progress = progress or Progress(quiet=True)
+    result = BootstrapResult()
+    t0 = time.perf_counter()
+    connect.probe_redis(settings)
+    connect.probe_kafka(settings)
+    from stream_app.adapters.textfile import check_file
+
+    check_file(path)
+    print_ = progress.stage
+    input_fp = fingerprint(path, fmt)
+    client = connect.redis_client(settings)
+    admin = connect.kafka_admin(settings, client_id="rfm-stream-bootstrap")
+    consumer = connect.kafka_consumer(settings)
+    p = settings.redis_prefix
+    try:
+        check_no_workers(settings, admin)
+        with connect.redis_errors(settings):
+            marker = read_marker(client, p)
+        if marker is not None and marker.get("state") == DONE:
+            raise BootstrapRefused(f"the deployment was already bootstrapped ({marker_key(p)} says done); "
+                                   "bootstrap only loads into an empty deployment")
+        if marker is not None:
+            if marker.get("input") != input_fp:
+                raise BootstrapRefused(f"an unfinished bootstrap of another input is recorded in {marker_key(p)}: "
+                                       "finish it with that input (the same file and --format)")
+            result.resumed = True
+            print_("an interrupted bootstrap of this input is recorded: loading it again")
+        else:
+            check_empty(settings, client, consumer)
+        from stream_app.adapters import registry
+
+        # read and fold before the first write: a bad file leaves the deployment as it was
+        frame = registry.read(path, fmt).in_time_order()
+        result.skipped = dict(frame.skipped)
+        if not len(frame):
+            raise BootstrapRefused(f"{path}: no events to load")
+        print_(f"read {len(frame):,} events from {path}")
+        states = fold_history(progress.bar(frame.events(), len(frame), "ev"), result)
+        del frame
+        result.customers = len(states)
+        print_(f"folded {result.events:,} events into {len(states):,} customers")
+        stored, writes, bounds = settle_all(states, settings)
+        version = bounds.version
+        del states
+        result.scored, result.boundaries_version = len(writes), version
+        print_(f"scored {len(writes):,} customers against boundaries v{version}")
+
+        with connect.redis_errors(settings):
+            doc = {"state": IN_PROGRESS, "input": input_fp, "format": fmt, "started_us": int(time.time() * 1e6)}
+            # a fresh load claims the deployment only if no other load claimed it since the checks above
+            if not client.set(marker_key(p), orjson.dumps(doc), nx=not result.resumed):
+                raise BootstrapRefused(f"another bootstrap of this deployment started meanwhile ({marker_key(p)})")
+            partitions = ensure_topics(settings)
+            result.partitions = partitions
+            _ensure_changelog(settings, admin, consumer, partitions)
+            asyncio.run(_write_redis(settings, writes, bounds, partitions, progress, stop_after))
+            del writes
+            print_(f"wrote {result.scored:,} profiles, the rank index and boundaries v{version} to Redis")
+            left = None if stop_after is None else max(1, stop_after - result.scored)
+            asyncio.run(_write_changelog(settings, stored, partitions, progress, left))
+            print_(f"wrote {len(stored):,} customer states to {changelog_topic(settings)} ({partitions} partitions)")
+            client.set(marker_key(p), orjson.dumps({**doc, "state": DONE, "customers": len(stored),
+                                                    "finished_us": int(time.time() * 1e6)}))
+    finally:
+        consumer.close()
+        admin.close()
+        client.close()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _ensure_changelog(settings: Settings, admin, consumer, partitions: int) -> None:
+    """The Table's changelog topic as Faust creates it: compacted, as many partitions as the orders topic."""
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    from stream_app.worker.topics import wait_partitions
+
+    topic = changelog_topic(settings)
+    if topic not in consumer.topics():
+        try:
+            admin.create_topics([NewTopic(topic, num_partitions=partitions,
+                                          replication_factor=settings.replication_factor,
+                                          topic_configs={"cleanup.policy": "compact"})])
+        except TopicAlreadyExistsError:
+            pass
+    have = wait_partitions(settings, topic)
+    if have != partitions:
+        raise BootstrapRefused(f"the changelog topic {topic} has {have} partitions, the orders topic "
+                               f"{settings.orders_topic} {partitions}: they must match")
+
+
+async def _write_redis(settings: Settings, writes: list[ProfileWrite], bounds: Boundaries, partitions: int,
+                       progress: Progress, stop_after: int | None) -> None:
+    """Profiles through the worker's script, then the leader's publication of the boundaries."""
+    client = connect.async_redis_client(settings)
+    try:
+        writer = ProfileWriter(client, settings.redis_prefix)
+        step = min(CHUNK, stop_after) if stop_after else CHUNK
+        done = 0
+        for start in progress.bar(range(0, len(writes), step), (len(writes) + step - 1) // step, "chunk"):
+            part = writes[start : start + step]
+            await writer.write(part)
+            done += len(part)
+            if stop_after is not None and done >= stop_after:
+                _stop(f"{done:,} profiles")
+        version = bounds.version
+        if not version:  # nobody scored: no boundaries, as a worker that saw no order would leave it
+            return
+        store = BoundaryStore(client, settings.redis_prefix)
+        rules_fp = audience_rules.load(settings.audiences_file, SegmentMap.load(settings.segments_file).names).fingerprint
+        current = await store.load()
+        published = await store.compute(current, rules_fp)
+        if published is None or published[0].boundaries != bounds:
+            # the scores written were cut from the population in memory: Redis' rank index must give the same
+            raise RfmError("the boundaries read back from the rank index in Redis differ from those the profiles "
+                           "were scored with: was a worker started during the bootstrap?")
+        for part in range(partitions):
+            await store.mark_rescored(part, version)
+    finally:
+        await client.aclose()
+
+
+def _stop(what: str) -> None:
+    """The test hook's end: as abrupt as kill -9 (no cleanup, no marker update)."""
+    print(f"bootstrap: stopping abruptly after {what}, as asked", file=sys.stderr, flush=True)
+    os._exit(137)
+
+
+async def _write_changelog(settings: Settings, stored: list[Stored], partitions: int, progress: Progress,
+                           stop_after: int | None) -> None:
+    """Every customer's Table value, in batches per partition (the Table's key bytes and raw value)."""
+    topic = changelog_topic(settings)
+    producer = connect.aiokafka_producer(settings, acks="all", linger_ms=20, max_batch_size=1 << 20,
+                                         max_request_size=2 << 20)
+    try:
+        await producer.start()  # the cluster answered probe_kafka at the start
+        open_batches: dict[int, object] = {}
+        sent: list[asyncio.Future] = []
+
+        async def send(partition: int) -> None:
+            sent.append(await producer.send_batch(open_batches.pop(partition), topic, partition=partition))
+
+        for n, st in enumerate(progress.bar(stored, len(stored), "customer"), 1):
+            key = st.state.customer_id.encode()
+            value = codec.encode(st)
+            partition = control.partition_of(key, partitions)
+            batch = open_batches.get(partition)
+            if batch is None:
+                batch = open_batches[partition] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                await send(partition)
+                batch = open_batches[partition] = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise RfmError(f"customer {st.state.customer_id}: its state ({len(value):,} bytes) does not "
+                                   "fit in a changelog record")
+            if stop_after is not None and n >= stop_after:
+                break
+        for partition in list(open_batches):
+            await send(partition)
+        await asyncio.gather(*sent)
+        if stop_after is not None and len(stored) >= stop_after:
+            _stop("part of the changelog")
+    finally:
+        await producer.stop()
+
+
+__all__ = ["bootstrap", "check_not_in_progress", "BootstrapResult", "BootstrapRefused", "Progress", "marker_key",
+           "IN_PROGRESS", "DONE"]
