@@ -9,6 +9,7 @@ fails the test under CI=true).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -379,3 +380,20 @@ def secure_deployment(secure_stack, unique_name, tmp_path) -> Iterator[Deploymen
     for w in dep.workers:
         w.stop()
     client.close()
+
+
+#: headless, and nothing that reaches for the network (CI has none but the package registries)
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> list[str]:
+    """Debian's headless Chromium as a command prefix; missing, it fails the test under CI=true."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        message = "chromium is not installed (apt-get install -y chromium)"
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"{message}; CI=true: a missing browser is a failure, not a skip", pytrace=False)
+        pytest.skip(message)
+    return [found, *CHROMIUM_FLAGS]

@@ -10,7 +10,7 @@ import jsonschema
 import orjson
 import pandas as pd
 import pytest
-from test_report_chromium import assert_not_blank, chromium, dom_text, screenshot, top_spender  # noqa: F401
+from test_report_chromium import assert_not_blank, dom_text, screenshot, top_spender
 
 from stream_app import batch
 from stream_app.adapters import registry
@@ -29,7 +29,7 @@ def combined_batch(harness) -> pd.DataFrame:
 
 
 def test_audience_sets_and_events_equal_batch_then_report_from_redis(deployment, kafka_bootstrap, harness,
-                                                                     chromium, tmp_path):  # noqa: F811
+                                                                     chromium, tmp_path):
     dep, h = deployment, harness
     dep.worker("w1")
     dep.replay(h.ONLINE_RETAIL, "online-retail")

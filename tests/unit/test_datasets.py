@@ -1,7 +1,6 @@
 """The real files in ../shared/data: counts and the top customer the analyses report."""
 
 import gzip
-import io
 from pathlib import Path
 
 import pandas as pd
