@@ -47,11 +47,12 @@ events = st.builds(
 
 
 def as_sent(event: OrderEvent) -> OrderEvent:
-    """The event as a topic carries it: an order or return has no snapshot fields, so they take their defaults."""
+    """The event as a topic carries it (``OrderEvent.to_json``): a snapshot has no order fields, an order or
+    return no snapshot fields, so those take their defaults."""
+    fields = {f: getattr(event, f) for f in event.__slots__}
     if event.type == "snapshot":
-        return event
-    return OrderEvent(**{**{f: getattr(event, f) for f in event.__slots__},
-                         "orders": 0, "monetary_cents": 0, "first_order_us": None, "last_order_us": None})
+        return OrderEvent(**{**fields, "order_id": None, "amount_cents": 0})
+    return OrderEvent(**{**fields, "orders": 0, "monetary_cents": 0, "first_order_us": None, "last_order_us": None})
 
 
 def worker_accepts(event: OrderEvent) -> bool:
