@@ -46,7 +46,7 @@ from stream_app.audiences import rules as audience_rules
 from stream_app.core.fold import CustomerState, apply
 from stream_app.core.scoring import Boundaries, boundaries_of
 from stream_app.core.segments import SegmentMap
-from stream_app.errors import BadEvent, RfmError
+from stream_app.errors import BadEvent, RfmError, StackError
 from stream_app.settings import Settings
 from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter
 from stream_app.worker import codec, control
@@ -138,9 +138,24 @@ def check_empty(settings: Settings, client, consumer) -> None:
                                    f"{sum(ends.values()):,} records (bootstrap only loads into an empty deployment)")
 
 
-def check_no_workers(settings: Settings, admin) -> None:
-    """A running worker restored its Table before the load and would never read the loaded changelog."""
-    group = admin.describe_groups([settings.app_id]).get(settings.app_id) or {}
+def check_no_workers(settings: Settings, admin, wait: float = 30.0) -> None:
+    """A running worker restored its Table before the load and would never read the loaded changelog.
+
+    A broker that has just started answers "coordinator not available" until it has created its offsets
+    topic; that is retried for ``wait`` seconds, and any other Kafka error is one line.
+    """
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            group = admin.describe_groups([settings.app_id]).get(settings.app_id) or {}
+            break
+        except KafkaError as exc:
+            if not getattr(exc, "retriable", False) or time.monotonic() >= deadline:
+                raise StackError(f"{connect.kafka_server(settings)} cannot describe the consumer group "
+                                 f"{settings.app_id}: {type(exc).__name__}") from None
+            time.sleep(0.5)
     if group.get("members"):
         raise BootstrapRefused(f"{len(group['members'])} worker(s) of app id {settings.app_id} are running: "
                                "stop them before a bootstrap")
