@@ -40,8 +40,8 @@ def dashboard_cmd(port: int, host: str | None) -> None:
     """Serve the live dashboard from Redis alone (no worker port needed) until interrupted."""
     import asyncio
 
-    import redis.asyncio as aioredis
 
+    from stream_app import connect
     from stream_app.audiences import rules as audience_rules
     from stream_app.core.segments import SegmentMap
     from stream_app.monitor.snapshot import Snapshots
@@ -53,7 +53,7 @@ def dashboard_cmd(port: int, host: str | None) -> None:
     bind = host or s.web_host
 
     async def main() -> None:
-        client = aioredis.Redis.from_url(s.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
+        client = connect.async_redis_client(s, socket_timeout=5.0)
         click.echo(f"dashboard of prefix {s.redis_prefix!r} on http://{bind}:{port}/ (Ctrl-C stops)", err=True)
         await run_dashboard(client, Snapshots(client, s.redis_prefix, segments, rules.names), bind, port)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import redis
-from kafka import KafkaAdminClient
 
+from stream_app import connect
 from stream_app.errors import StackError
 from stream_app.settings import Settings
 from stream_app.worker.boundaries import Published, boundaries_key, rescored_key
@@ -48,7 +48,7 @@ class Status:
 def read_status(settings: Settings) -> Status:
     st = Status(settings.app_id, settings.orders_topic)
     st.ends = {tp.partition: end for tp, end in end_offsets(settings).items()}
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="rfm-stream-status")
+    admin = connect.kafka_admin(settings, client_id="rfm-stream-status")
     try:
         offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
         st.committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == settings.orders_topic}
@@ -61,7 +61,7 @@ def read_status(settings: Settings) -> Status:
         parts = [p for a in assignment.get("assigned_partitions", []) if a.get("topic") == settings.orders_topic
                  for p in a.get("partitions", [])]
         st.members.append(Member(m.get("client_id", "?"), str(m.get("client_host", "?")).lstrip("/"), sorted(parts)))
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
+    client = connect.redis_client(settings, socket_timeout=10.0)
     try:
         raw, rescored = client.get(boundaries_key(settings.redis_prefix)), client.hgetall(rescored_key(settings.redis_prefix))
     except redis.RedisError as exc:

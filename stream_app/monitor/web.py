@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from faust import Service  # mode.Service, as Faust exports it
 
+from stream_app import connect
 from stream_app.monitor.metrics import WorkerMetrics
 from stream_app.monitor.snapshot import (RECENT_CHANGES_KEPT, WORKER_RECORD_TTL, Snapshots, audience_key,
                                          recent_changes_key, worker_key)
@@ -109,8 +110,8 @@ class WorkerMonitor(Service):
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
-        self._client = aioredis.Redis.from_url(self.settings.redis_url, socket_timeout=2.0,
-                                               socket_connect_timeout=2.0)
+        # short timeouts: /readyz must turn 503 within seconds of Redis going away
+        self._client = connect.async_redis_client(self.settings, socket_timeout=2.0, socket_connect_timeout=2.0)
         snapshots = Snapshots(self._client, self.settings.redis_prefix, self.segments, self.audiences)
         try:
             self._runner = await serve(application(snapshots, self), self.host, self.port)
