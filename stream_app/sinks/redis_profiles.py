@@ -26,7 +26,6 @@ customer in Python took 46 µs a customer, most of the worker's Redis time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -34,16 +33,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from stream_app.core.model import Scores, Totals
-from stream_app.core.money import format_cents
-from stream_app.core.scoring import RankValues
-from stream_app.core.segments import value_band
-from stream_app.core.timeutil import format_us
+from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus, profile_fields  # noqa: F401
 
-#: write statuses the script returns. KEPT: Redis holds the same events (seq) scored identically under older
-#: boundaries, as when a batch is replayed after a crash; the stored profile and its version stay, so the
-#: change event re-published for it carries the version it was first published with.
-STALE, SAME, WRITTEN, KEPT = -1, 0, 1, 2
+STALE, SAME, WRITTEN, KEPT = WriteStatus.STALE, WriteStatus.SAME, WriteStatus.WRITTEN, WriteStatus.KEPT
 
 WRITE_PROFILES = """
 local p = ARGV[1]
@@ -126,59 +118,6 @@ class RedisDataLost(RedisConnectionError):
     A kind of lost connection on purpose: the worker retries the batch as it would after one, and the retry
     first rewrites the lost partitions (worker/redis_epoch.py), so no decision is taken against an empty Redis.
     """
-
-
-@dataclass(frozen=True, slots=True)
-class StoredProfile:
-    """What Redis holds for a customer: the last profile written, hence (events first) the last published."""
-
-    seq: int
-    boundaries_version: int
-    segment: str | None
-    scores: tuple[str, str, str, str] | None  # r, f, m, aov scores as stored (None: not scored)
-    audiences: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileWrite:
-    """One customer's new profile; ``segment`` '' means "no longer scored" (leaves the index)."""
-
-    customer_id: str
-    seq: int
-    boundaries_version: int
-    segment: str
-    #: (last_order_us, frequency, monetary_cents, aov_cents)
-    ranks: tuple[int, int, int, int]
-    #: the remaining hash fields, flattened name, value, ...
-    fields: tuple[str, ...]
-    #: sorted audience names ('' segment: none)
-    audiences: tuple[str, ...] = ()
-
-    def row(self) -> list[str]:
-        """The write as the script reads it: all strings (Lua numbers would round 16-digit microseconds)."""
-        return [
-            self.customer_id,
-            str(self.seq),
-            str(self.boundaries_version),
-            str(self.seq + self.boundaries_version),
-            self.segment,
-            *map(str, self.ranks),
-            ";".join(self.audiences),
-            *self.fields,
-        ]
-
-
-def profile_fields(scores: Scores, totals: Totals, ranks: RankValues, updated_us: int) -> tuple[str, ...]:
-    """The hash fields of a scored profile besides the script's own (seq, versions, segment, audiences), flattened
-    name, value, ...: one definition for the processor's writes and for rewriting a profile Redis lost."""
-    return (
-        "r_score", str(scores.r), "f_score", str(scores.f), "m_score", str(scores.m),
-        "aov_score", str(scores.aov), "rfm_score", scores.rfm_score, "rfm_sum", str(scores.rfm_sum),
-        "value_band", value_band(scores.rfm_sum), "frequency", str(totals.frequency),
-        "monetary", format_cents(totals.monetary_cents), "aov", format_cents(ranks[3]),
-        "last_order_at", format_us(ranks[0]), "updated_at", format_us(updated_us),
-        "channel", totals.channel or "", "categories", ",".join(totals.categories),
-    )  # fmt: skip
 
 
 class ProfileWriter:

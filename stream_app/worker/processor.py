@@ -42,7 +42,7 @@ from stream_app.core.validate import decode as decode_event
 from stream_app.errors import BadEvent
 from stream_app.sinks import audience_events, kafka_changes
 from stream_app.sinks.dead_letter import dead_letter, dead_letter_key
-from stream_app.sinks.redis_profiles import STALE, ProfileWrite, StoredProfile, profile_fields
+from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus, judge, profile_fields
 from stream_app.worker import codec, control
 from stream_app.worker.boundaries import Published
 from stream_app.worker.codec import Stored
@@ -226,7 +226,7 @@ class Processor:
         # finds Redis ahead of its state compares with Redis and publishes nothing twice (nor loses a change).
         await self.sinks.publish(changes, dead, moves)
         for status, _ in await self.sinks.write_profiles(writes):
-            if status == STALE:  # another writer got there first (a worker the group already replaced)
+            if status == WriteStatus.STALE:  # another writer got there first (a worker the group already replaced)
                 self.counters.stale += 1
         for p in done:
             key = p.stored.state.customer_id.encode()
@@ -242,12 +242,12 @@ class Processor:
         w, scores, totals = self._plan(p)
         if w is None:
             return None
-        if r is not None and (w.seq < r.seq or w.boundaries_version < r.boundaries_version):
+        verdict = judge(w, r)
+        if verdict is WriteStatus.STALE:
             self.counters.stale += 1  # Redis holds a newer state (a replay still catching up): keep it
             return None
-        if r is not None and w.seq == r.seq and w.boundaries_version > r.boundaries_version and (
-                w.segment or None, _stored_scores(scores), w.audiences) == (r.segment, r.scores, r.audiences):
-            w = dataclasses.replace(w, boundaries_version=r.boundaries_version)  # KEPT: same profile, same version
+        if verdict is WriteStatus.KEPT:  # same profile: it keeps its version
+            w = dataclasses.replace(w, boundaries_version=r.boundaries_version)
         event, entered_or_left = self._commit_scoring(p, w, scores, totals, r)
         return w, event, entered_or_left
 

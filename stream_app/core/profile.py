@@ -1,0 +1,111 @@
+"""A customer's profile as Redis holds it, and the one rule that judges a write against it.
+
+The processor must decide before Redis does (a batch's change events are sent
+before its profiles are written, so that a profile in Redis implies its events
+were delivered); the Lua script then applies the same rule atomically. Both
+follow :func:`judge`; ``tests/cases/write_rule.py`` is the one table of cases
+fed to this function and, through a real Redis, to the script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from stream_app.core.model import Scores, Totals
+from stream_app.core.money import format_cents
+from stream_app.core.scoring import RankValues
+from stream_app.core.segments import value_band
+from stream_app.core.timeutil import format_us
+
+
+class WriteStatus(IntEnum):
+    """What a profile write did; the Lua scripts get these names from here (stream_app/redis/scripts.py)."""
+
+    #: refused: Redis holds a newer seq or boundaries version (a replay still catching up, a replaced worker)
+    STALE = -1
+    #: Redis already holds this (seq, boundaries version): a batch re-run after a crash
+    SAME = 0
+    WRITTEN = 1
+    #: the same events (seq) scored identically under older boundaries: the stored profile and its version
+    #: stay, so a change event re-published for it carries the version it was first published with
+    KEPT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    """What Redis holds for a customer: the last profile written, hence (events first) the last published."""
+
+    seq: int
+    boundaries_version: int
+    segment: str | None
+    scores: tuple[str, str, str, str] | None  # r, f, m, aov scores as stored (None: not scored)
+    audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileWrite:
+    """One customer's new profile; ``segment`` '' means "no longer scored" (leaves the index)."""
+
+    customer_id: str
+    seq: int
+    boundaries_version: int
+    segment: str
+    #: (last_order_us, frequency, monetary_cents, aov_cents)
+    ranks: tuple[int, int, int, int]
+    #: the remaining hash fields, flattened name, value, ...
+    fields: tuple[str, ...]
+    #: sorted audience names ('' segment: none)
+    audiences: tuple[str, ...] = ()
+
+    def row(self) -> list[str]:
+        """The write as the script reads it: all strings (Lua numbers would round 16-digit microseconds)."""
+        return [
+            self.customer_id,
+            str(self.seq),
+            str(self.boundaries_version),
+            str(self.seq + self.boundaries_version),
+            self.segment,
+            *map(str, self.ranks),
+            ";".join(self.audiences),
+            *self.fields,
+        ]
+
+    def scores(self) -> tuple[str, str, str, str] | None:
+        """The four scores as the hash stores them (None: not scored)."""
+        f = dict(zip(self.fields[::2], self.fields[1::2]))
+        if "r_score" not in f:
+            return None
+        return f["r_score"], f.get("f_score", ""), f.get("m_score", ""), f.get("aov_score", "")
+
+
+def judge(write: ProfileWrite, stored: StoredProfile | None) -> WriteStatus:
+    """What Redis does with ``write`` when it holds ``stored``.
+
+    Versions never go back: an older seq or boundaries version is STALE. An equal pair is SAME (done
+    already). The same events under newer boundaries with the same segment, scores and audiences are KEPT
+    (the stored version stays). Anything else is WRITTEN.
+    """
+    if stored is None:
+        return WriteStatus.WRITTEN
+    if write.seq < stored.seq or write.boundaries_version < stored.boundaries_version:
+        return WriteStatus.STALE
+    if write.seq == stored.seq and write.boundaries_version == stored.boundaries_version:
+        return WriteStatus.SAME
+    if write.seq == stored.seq and (write.segment or None, write.scores(), write.audiences) == (
+            stored.segment, stored.scores, stored.audiences):
+        return WriteStatus.KEPT
+    return WriteStatus.WRITTEN
+
+
+def profile_fields(scores: Scores, totals: Totals, ranks: RankValues, updated_us: int) -> tuple[str, ...]:
+    """The hash fields of a scored profile besides the script's own (seq, versions, segment, audiences), flattened
+    name, value, ...: one definition for the processor's writes and for rewriting a profile Redis lost."""
+    return (
+        "r_score", str(scores.r), "f_score", str(scores.f), "m_score", str(scores.m),
+        "aov_score", str(scores.aov), "rfm_score", scores.rfm_score, "rfm_sum", str(scores.rfm_sum),
+        "value_band", value_band(scores.rfm_sum), "frequency", str(totals.frequency),
+        "monetary", format_cents(totals.monetary_cents), "aov", format_cents(ranks[3]),
+        "last_order_at", format_us(ranks[0]), "updated_at", format_us(updated_us),
+        "channel", totals.channel or "", "categories", ",".join(totals.categories),
+    )  # fmt: skip
