@@ -4,7 +4,7 @@ No Kafka package or Docker is needed: Maven copies ``org.apache.kafka:kafka_2.13
 dependencies into a class path folder under RFM_CACHE_DIR (its local repository lives there too, so a second
 run downloads nothing), and the JVM runs ``kafka.Kafka`` on a generated server.properties. The published POM
 brings no logging backend, so log4j2 is added, and slf4j-api is pinned to 2.x because Kafka's own tree would
-pick 1.7, which the slf4j2 binding ignores (see shared/notes/kafka-from-maven.md).
+pick 1.7, which the slf4j2 binding ignores (docs/decisions/kafka-from-maven.md).
 
 Every version lives in the constants below; .ci/run prints KAFKA_VERSION from here, and
 tests/integration/test_compose.py fails when docker-compose.yml's image tag differs from it.
