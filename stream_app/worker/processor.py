@@ -43,9 +43,10 @@ from stream_app.errors import BadEvent
 from stream_app.sinks import audience_events, kafka_changes
 from stream_app.sinks.dead_letter import dead_letter, dead_letter_key
 from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus, judge, profile_fields
-from stream_app.worker import codec, control
+from stream_app.core import stored as codec
+from stream_app.worker import control
 from stream_app.worker.boundaries import Published
-from stream_app.worker.codec import Stored
+from stream_app.core.stored import Stored
 
 log = logging.getLogger("rfm_stream.worker")
 #: unexpected failures logged with their traceback; after that only counted (a hostile stream must not flood the log)

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from stream_app.core.fold import apply
 from stream_app.core.segments import SegmentMap
 from stream_app.core.validate import decode, load_schema
-from stream_app.worker import codec, control
+from stream_app.core import stored as codec
+from stream_app.worker import control
 from stream_app.worker.processor import Msg, Processor
 from tests.unit.test_worker_processor import PARTITIONS, DictTable, TwinSinks, drive, run, sample_events, to_msgs
 
