@@ -229,14 +229,14 @@ def test_only_server_faults_are_retried(exc, retry):
 def test_a_customer_that_cannot_be_scored_is_folded_again_without_the_record_to_blame(monkeypatch):
     """Scoring fails (here: made to fail) once a poisoned order is in the state: within one batch, only that
     record becomes a dead letter; the customer's events before and after it are kept."""
-    real = Processor._plan
+    real = Processor._score
 
-    def plan(self, p):
+    def score(self, p):
         if "poison" in p.stored.state.orders:
             raise OverflowError("cannot format")
         return real(self, p)
 
-    monkeypatch.setattr(Processor, "_plan", plan)
+    monkeypatch.setattr(Processor, "_score", score)
     evs = sample_events(30)
     cid = evs[3].customer_id
     t = evs[-1].occurred_us
