@@ -25,10 +25,10 @@ from stream_app.audiences.rules import AudienceRules
 from stream_app.core import stored as codec
 from stream_app.core.decide import Decision, Scored, decide, seen_scores
 from stream_app.core.fold import CustomerState, apply
-from stream_app.core.model import OrderEvent, Scores, Totals
+from stream_app.core.model import OrderEvent, Scores
 from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus
-from stream_app.core.scoring import Boundaries, RankValues, rank_aov, rank_values
-from stream_app.core.segments import SegmentMap, value_band
+from stream_app.core.scoring import Boundaries
+from stream_app.core.segments import SegmentMap
 from stream_app.core.stored import Stored, remember
 from stream_app.core.validate import decode as decode_event
 from stream_app.errors import BadEvent
@@ -38,6 +38,7 @@ from stream_app.worker import control
 from stream_app.worker.boundaries import Published
 from stream_app.worker.checkpoint import Checkpoint, Effects, Record
 from stream_app.worker.messages import Msg
+from stream_app.worker.scorer import Scorer
 
 log = logging.getLogger("rfm_stream.worker")
 #: unexpected failures logged with their traceback; after that only counted (a hostile stream must not flood the log)
@@ -112,7 +113,7 @@ class Processor:
                  rules: AudienceRules | None = None, rules_fp: str = "", checkpoint: Checkpoint | None = None):
         self.table = table
         self.checkpoint = checkpoint or Checkpoint(table, sinks)
-        self.rules = rules
+        self.scorer = Scorer(segments, rules, rules_fp, now_us)
         self.rules_fp = rules_fp
         self.sinks = sinks
         self.segments = segments
@@ -283,29 +284,7 @@ class Processor:
             log.warning("%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
 
     def _score(self, p: Pending) -> Scored:
-        """A changed customer's scoring under the current boundaries and rules."""
-        state = p.stored.state
-        totals = state.totals()
-        ranks = rank_values(totals)
-        scores, segment, audiences = None, "", ()
-        if ranks is not None:
-            scores = self.bounds.score_values(state.customer_id, ranks)
-            segment = self.segments.segment(scores.r, scores.f)
-            audiences = tuple(self._membership(segment, scores, totals, ranks))
-        return Scored(customer_id=state.customer_id, seq=state.seq, boundaries_version=self.bounds.version,
-                      totals=totals, ranks=ranks, scores=scores, segment=segment, audiences=audiences,
-                      rules_fp=self.rules_fp, cause=p.cause, occurred_us=p.occurred_us, updated_us=self.now_us())
-
-    def _membership(self, segment: str, scores: Scores, totals: Totals, ranks: RankValues) -> list[str]:
-        """The audiences of a profile. recency_days needs an as-of time the stream does not have: missing here."""
-        if not self.rules:
-            return []
-        return self.rules.membership_of_values({  # already the rules' normalised form: ints, cents, str or None
-            "segment": segment, "r_score": scores.r, "f_score": scores.f, "m_score": scores.m,
-            "aov_score": scores.aov, "rfm_sum": scores.rfm_sum, "value_band": value_band(scores.rfm_sum),
-            "recency_days": None, "frequency": totals.frequency, "monetary": totals.monetary_cents,
-            "aov": rank_aov(ranks), "channel": totals.channel or None, "categories": frozenset(totals.categories),
-        })
+        return self.scorer.score(p.stored.state, self.bounds, p.cause, p.occurred_us)
 
     def settle(self, stored: Stored) -> ProfileWrite | None:
         """A customer's profile under the current boundaries, recorded in its state, with no event published.
