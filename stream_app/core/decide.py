@@ -135,11 +135,13 @@ def profile_write(stored: Stored, scored: Scored) -> ProfileWrite | None:
         if stored.segment is None:
             return None
         # it was scored and no longer is (every order returned): the profile leaves its segment and the index
-        return ProfileWrite(scored.customer_id, scored.seq, scored.boundaries_version, "", UNRANKED,
-                            ("updated_at", format_us(scored.updated_us)))
-    fields = profile_fields(scored.scores, scored.totals, scored.ranks, scored.updated_us)
-    return ProfileWrite(scored.customer_id, scored.seq, scored.boundaries_version, scored.segment, scored.ranks,
-                        fields, scored.audiences)
+        return ProfileWrite(customer_id=scored.customer_id, seq=scored.seq,
+                            boundaries_version=scored.boundaries_version, segment="", ranks=UNRANKED,
+                            fields=("updated_at", format_us(scored.updated_us)))
+    return ProfileWrite(customer_id=scored.customer_id, seq=scored.seq, boundaries_version=scored.boundaries_version,
+                        segment=scored.segment, ranks=scored.ranks,
+                        fields=profile_fields(scored.scores, scored.totals, scored.ranks, scored.updated_us),
+                        audiences=scored.audiences)
 
 
 def seen_scores(profile: StoredProfile | None) -> Scores | None:

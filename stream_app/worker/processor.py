@@ -343,7 +343,8 @@ class Processor:
                 if new == scores and segment_of(new.r, new.f) == segment and rules_fp == self.rules_fp:
                     unchanged.append((cid, raw, new, segment))  # audiences depend on the profile and rules only
                     continue
-                pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", computed_us)
+                pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
+                                       occurred_us=computed_us)
             except Exception as exc:  # one unreadable state must not stop the partition's rescore
                 self.counters.failed += 1
                 self._log_failure(f"customer {key!r} cannot be rescored", exc)
@@ -355,7 +356,8 @@ class Processor:
             ids = [u[0] for u in unchanged]
             for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids)):
                 if r is not None and (r.segment, seen_scores(r)) != (segment, new):
-                    pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", computed_us)
+                    pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
+                                           occurred_us=computed_us)
                     self.counters.repaired += 1
         self.counters.rescored += len(pending)
         await self._flush(pending, [])
@@ -371,7 +373,7 @@ class Processor:
 def _clone(p: Pending) -> Pending:
     """A copy of a pending customer whose state can be changed without touching the original's."""
     stored = codec.decode(p.stored.state.customer_id, codec.encode(p.stored))
-    return Pending(stored, p.msg, p.changed, p.cause, p.occurred_us, list(p.events))
+    return Pending(stored, p.msg, changed=p.changed, cause=p.cause, occurred_us=p.occurred_us, events=list(p.events))
 
 
 def iter_partition(items: Iterator[tuple[bytes, bytes]], partition: int, partitions: int) -> Iterator[tuple[bytes, bytes]]:
