@@ -40,7 +40,8 @@ from stream_app.core import stored as codec  # noqa: E402
 from stream_app.worker import control  # noqa: E402
 from stream_app.worker.boundaries import BoundaryStore, Published  # noqa: E402
 from stream_app.core.stored import Stored  # noqa: E402
-from stream_app.worker.processor import Msg, Processor  # noqa: E402
+from stream_app.worker.messages import Msg  # noqa: E402
+from stream_app.worker.processor import Processor  # noqa: E402
 from stream_app.worker.synthetic import generate  # noqa: E402
 from stream_app.worker.topics import ensure_topics  # noqa: E402
 

@@ -24,7 +24,8 @@ from stream_app.core.validate import load_schema
 from stream_app.sinks.dead_letter import KEY_LIMIT, VALUE_LIMIT, dead_letter, dead_letter_key
 from stream_app.worker import control
 from stream_app.worker.app import server_fault
-from stream_app.worker.processor import Msg, Processor
+from stream_app.worker.messages import Msg
+from stream_app.worker.processor import Processor
 from tests.unit.test_worker_processor import (PARTITIONS, DictTable, TwinSinks, assert_equals_batch, drive, run,
                                               sample_events, to_msgs)
 

@@ -22,7 +22,8 @@ from stream_app.core.segments import SegmentMap
 from stream_app.core.model import Totals
 from stream_app.core.profile import StoredProfile, WriteStatus, judge
 from stream_app.worker import control
-from stream_app.worker.processor import Msg, Processor, iter_partition
+from stream_app.worker.messages import Msg
+from stream_app.worker.processor import Processor, iter_partition
 
 PARTITIONS = 3
 

@@ -18,7 +18,8 @@ from stream_app.errors import BadEvent, BadInput
 from stream_app.core import stored as codec
 from stream_app.worker import control
 from stream_app.core.stored import Stored
-from stream_app.worker.processor import Msg, Processor
+from stream_app.worker.messages import Msg
+from stream_app.worker.processor import Processor
 from tests.unit.test_worker_processor import PARTITIONS, DictTable, TwinSinks, run
 
 PRODUCER_LIMIT = 1_000_000
