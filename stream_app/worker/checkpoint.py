@@ -63,9 +63,6 @@ class Effects:
     profiles: list[ProfileWrite] = field(default_factory=list)
     states: list[tuple[Stored, Msg]] = field(default_factory=list)
 
-    def __bool__(self) -> bool:
-        return bool(self.changes or self.audience or self.dead or self.profiles or self.states)
-
 
 class Checkpoint:
     """Writes a batch's effects in the numbered order of the module docstring."""
