@@ -36,10 +36,12 @@ from stream_app.core.fold import CustomerState  # noqa: E402
 from stream_app.core.segments import SegmentMap  # noqa: E402
 from stream_app.settings import load  # noqa: E402
 from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter  # noqa: E402
-from stream_app.worker import codec, control  # noqa: E402
+from stream_app.core import stored as codec  # noqa: E402
+from stream_app.worker import control  # noqa: E402
 from stream_app.worker.boundaries import BoundaryStore, Published  # noqa: E402
-from stream_app.worker.codec import Stored  # noqa: E402
-from stream_app.worker.processor import Msg, Processor  # noqa: E402
+from stream_app.core.stored import Stored  # noqa: E402
+from stream_app.worker.messages import Msg  # noqa: E402
+from stream_app.worker.processor import Processor  # noqa: E402
 from stream_app.worker.synthetic import generate  # noqa: E402
 from stream_app.worker.topics import ensure_topics  # noqa: E402
 

@@ -18,6 +18,11 @@ from stream_app.core.quintiles import DIMENSIONS, Cuts, cuts_from_sorted
 RankValues = tuple[int, int, int, int]
 
 
+def rank_aov(ranks: RankValues) -> int:
+    """The average order value in cents, as ranked (the fourth rank value)."""
+    return ranks[3]
+
+
 def rank_values(totals: Totals) -> RankValues | None:
     """The four exact integers a scored customer is ranked on, or None when it has no order."""
     if not totals.scored:

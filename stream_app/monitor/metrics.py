@@ -12,7 +12,6 @@ queries them (a unit test checks it names only these).
 from __future__ import annotations
 
 import collections
-import functools
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -81,17 +80,7 @@ class WorkerMetrics:
     def attach(self, processor: Any) -> None:
         """Read the processor's counters at scrape time, and time its rescores."""
         self.processor = processor
-        rescore = processor._rescore
-
-        @functools.wraps(rescore)
-        async def timed(*args: Any, **kwargs: Any) -> None:
-            t0 = time.perf_counter()
-            try:
-                await rescore(*args, **kwargs)
-            finally:
-                self.rescore_seconds.observe(time.perf_counter() - t0)
-
-        processor._rescore = timed
+        processor.on_rescore = self.rescore_seconds.observe
 
     def batch_done(self, msgs: Iterable[Any], seconds: float) -> None:
         """A batch's effects are written: its duration, and each event's age at that moment."""

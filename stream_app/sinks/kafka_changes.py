@@ -1,4 +1,4 @@
-"""Segment-change events (schemas/segment_change.schema.json): built here, sent by the worker.
+"""Segment-change events (schemas/segment_change.schema.json): decided by core/decide.py, encoded here.
 
 Built from the stored state and the new scoring only, never from wall-clock
 or Redis reads, so a change re-published after a crash is byte-for-byte the
@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import orjson
 
+from stream_app.core.decide import SegmentChange
 from stream_app.core.model import Scores, Totals
 from stream_app.core.money import format_cents
 from stream_app.core.segments import value_band
 from stream_app.core.timeutil import format_us
-
-CAUSES = ("order", "return", "snapshot", "rescore")
-
 
 def change_event(
     customer_id: str,
@@ -51,3 +49,12 @@ def change_event(
 
 def encode(event: dict) -> bytes:
     return orjson.dumps(event)
+
+
+def record(change: SegmentChange) -> tuple[bytes, bytes]:
+    """The keyed, encoded change event of a decision (key: the customer id, so a customer's events stay in order)."""
+    c = change
+    event = change_event(customer_id=c.customer_id, previous_segment=c.previous_segment, segment=c.segment,
+                         scores=c.scores, totals=c.totals, cause=c.cause, boundaries_version=c.boundaries_version,
+                         version=c.version, occurred_us=c.occurred_us)
+    return c.customer_id.encode(), encode(event)

@@ -15,15 +15,13 @@ import logging
 import os
 import signal
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import faust
 import redis.asyncio as aioredis
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, ProducerClosed
 from faust.exceptions import ProducerSendError
-from faust.streams import _current_event  # the context a Table read/write takes its partition from
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -38,10 +36,13 @@ from stream_app.settings import Settings
 from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter, StoredProfile
 from stream_app.worker.boundaries import BoundaryStore, Published, boundaries_key
 from stream_app.worker.leader import Leader
+from stream_app.worker.checkpoint import Checkpoint
 from stream_app.worker.faust_offsets import FaustOffsets
 from stream_app.worker import outage
 from stream_app.worker.redis_epoch import RedisEpoch
-from stream_app.worker.processor import Msg, Processor, iter_partition
+from stream_app.worker import faust_internals
+from stream_app.worker.messages import Msg
+from stream_app.worker.processor import Processor, iter_partition
 from stream_app.worker.topics import CUSTOMERS_TABLE
 
 log = logging.getLogger("rfm_stream.worker")
@@ -73,16 +74,9 @@ class FaustTable:
     def __init__(self, table: faust.Table, partitions: int):
         self.table = table
         self.partitions = partitions
-        self._sent: list[asyncio.Future] = []
+        self._sent: list[asyncio.Future] = []  # this batch's changelog deliveries
         self._owned: set | None = None  # the consumer's assignment, read at the flush's first write
-        send = table.send_changelog
-
-        def send_changelog(*args, **kwargs):  # keep each changelog record's delivery future
-            fut = send(*args, **kwargs)
-            self._sent.append(fut)
-            return fut
-
-        table.send_changelog = send_changelog  # type: ignore[method-assign]
+        faust_internals.collect_changelog_futures(table, self._sent)
 
     async def drain(self) -> None:
         """Wait until this batch's changelog records are on the broker.
@@ -93,13 +87,14 @@ class FaustTable:
         worker restoring from the changelog (data folder lost, or a partition
         moved to another worker) lost them.
         """
-        sent, self._sent = self._sent, []
+        sent = list(self._sent)
+        self._sent.clear()  # the list the changelog wrapper appends to
         self._owned = None
         if sent:
             await asyncio.gather(*sent)
 
     def get(self, key: bytes, msg: Msg) -> bytes | None:
-        _current_event.set(weakref.ref(msg.handle))
+        faust_internals.make_current(msg.handle)
         return self.table.get(key)
 
     def set(self, key: bytes, value: bytes, msg: Msg) -> None:
@@ -111,17 +106,15 @@ class FaustTable:
             # an older state after the owner's newer one in the changelog, and a later restore would
             # lose the owner's events. The Redis write before it was version-checked, so it is harmless.
             return
-        _current_event.set(weakref.ref(msg.handle))
+        faust_internals.make_current(msg.handle)
         self.table[key] = value
 
     def partition_items(self, partition: int) -> Iterable[tuple[bytes, bytes]]:
         store = self.table.data
-        dbs = getattr(store, "_dbs", None)
-        if dbs is not None:  # RocksDB: one database per partition, plus Faust's own offset record
-            skip = store.offset_key
-            return ((k, v) for k, v in store._db_for_partition(partition).items() if k != skip)
-        items: Iterator[tuple[bytes, bytes]] = iter(list(store.data.items()))
-        return iter_partition(items, partition, self.partitions)
+        items = faust_internals.store_partition_items(store, partition)
+        if items is not None:  # RocksDB: one database per partition
+            return items
+        return iter_partition(faust_internals.memory_items(store), partition, self.partitions)
 
 
 class FaustSinks:
@@ -276,8 +269,10 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
             client = connect.async_redis_client(settings)
             sinks = FaustSinks(app, settings, client)
             faust_table = FaustTable(table, partitions)
-            state["processor"] = Processor(faust_table, PublishCounting(sinks, metrics), segments,
-                                           settings.orders_topic, rules=rules, rules_fp=rules.fingerprint)
+            counted = PublishCounting(sinks, metrics)
+            state["checkpoint"] = Checkpoint(faust_table, counted, offsets)
+            state["processor"] = Processor(faust_table, counted, segments, settings.orders_topic, rules=rules,
+                                           rules_fp=rules.fingerprint, checkpoint=state["checkpoint"])
             metrics.attach(state["processor"])
             state["epoch"] = RedisEpoch(client, settings.redis_prefix, faust_table, sinks.profiles)
             state["leader"] = Leader(app, settings, sinks.store, partitions, options.quiet_period,
@@ -293,6 +288,12 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
 
     @app.agent(orders, name="rfm-orders")
     async def process_orders(stream: faust.StreamT) -> None:
+        try:
+            faust_internals.check(app, table)
+        except faust_internals.FaustInternalsMissing as exc:  # refuse to run rather than commit unprocessed offsets
+            log.error("%s", exc)
+            logging.shutdown()
+            os._exit(78)
         processor, _ = runtime()
         offsets.install()
         async for events in stream.take_events(options.batch_size, within=options.batch_wait):
@@ -305,7 +306,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                 await process_or_exit(processor, batch.msgs, metrics, lambda: state["epoch"].ensure(owned()), settings)
                 if batch.msgs:
                     metrics.batch_done(batch.msgs, time.perf_counter() - t0)
-                await offsets.after(batch)
+                await state["checkpoint"].commit(batch)  # its last step: the batch's offsets become committable
             finally:
                 offsets.busy = False
 
@@ -349,7 +350,6 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                         c.controls, c.batches, state["processor"].bounds.version, offsets.guard.holds,
                         offsets.guard.holes_accepted, offsets.stale, extra={"fields": fields})
 
-    app.rfm_table = table  # type: ignore[attr-defined]
     app.rfm_metrics = metrics  # type: ignore[attr-defined]
     app.rfm_monitor = None  # type: ignore[attr-defined]
     if options.web_port:

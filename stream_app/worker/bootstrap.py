@@ -7,7 +7,7 @@ with the same core (:func:`stream_app.core.fold.apply`, in the order `replay`
 would send it), scores every customer against the boundaries of the whole
 population, and writes what the worker group would have left behind:
 
-- each customer's Table value (:mod:`stream_app.worker.codec`), with the key
+- each customer's Table value (:mod:`stream_app.core.stored`), with the key
   bytes and raw value the Table writes, to the Table's changelog topic
   (compacted, one partition per orders partition) in the partition Kafka's
   partitioner gives the customer id on the orders topic, so a worker restores
@@ -49,9 +49,10 @@ from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent, RfmError, StackError
 from stream_app.settings import Settings
 from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter
-from stream_app.worker import codec, control
+from stream_app.core import stored as codec
+from stream_app.worker import control
 from stream_app.worker.boundaries import BoundaryStore
-from stream_app.worker.codec import Stored
+from stream_app.core.stored import Stored
 from stream_app.worker.topics import changelog_topic, ensure_topics
 
 IN_PROGRESS, DONE = "in progress", "done"

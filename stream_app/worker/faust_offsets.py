@@ -1,12 +1,8 @@
 """The OffsetGuard wired into Faust: which events the agent processes, seeks back, and the orders commit.
 
-See worker/offsets.py for why. This module touches three Faust consumer
-internals, each checked against faust-streaming 0.15.3:
-``_committed_offset`` (the group's committed offset, as the consumer read it
-when the partition was assigned), ``_new_offset`` (the offset a commit
-proposes for a partition; replaced for the orders topic by the guard's
-``done``) and the ``_acked``/``_acked_index``/``_gap`` lists it consumed
-(emptied, since nothing reads them any more).
+See worker/offsets.py for why. The consumer internals it needs (the committed
+offset at assignment, the offset a commit proposes) are reached through
+worker/faust_internals.py, which checks at start-up that they exist.
 """
 
 from __future__ import annotations
@@ -19,8 +15,9 @@ from dataclasses import dataclass, field
 import faust
 from faust.types import TP
 
+from stream_app.worker import faust_internals
+from stream_app.worker.messages import Msg
 from stream_app.worker.offsets import OffsetGuard, Verdict
-from stream_app.worker.processor import Msg
 
 log = logging.getLogger("rfm_stream.worker")
 
@@ -50,24 +47,15 @@ class FaustOffsets:
         """From now on a commit of the orders topic proposes the guard's ``done`` offset, nothing else."""
         if self._installed:
             return
-        consumer = self.app.consumer
-        missing = [a for a in ("_new_offset", "_committed_offset", "_acked", "_acked_index", "_gap")
-                   if not hasattr(consumer, a)]
-        if missing:  # a Faust release that moved them: refuse to run rather than commit unprocessed offsets
-            raise RuntimeError(f"this faust-streaming consumer lacks {missing}; rfm-stream needs 0.15.x")
-        original = consumer._new_offset
+        # A Faust release that moved these internals: refuse to run rather than commit unprocessed offsets.
+        faust_internals.check(self.app)
 
-        def new_offset(tp: TP) -> int | None:
-            if tp.topic != self.topic:
-                return original(tp)
-            consumer._acked[tp].clear()
-            consumer._acked_index[tp].clear()
-            consumer._gap.pop(tp, None)
+        def commit_offset(tp: TP) -> int | None:
             if self.guard.generation != self.app.consumer_generation_id:
-                return None
+                return None  # a rebalance: nothing is committed until the new generation's first batch
             return self.guard.commit_offset(tp.partition)
 
-        consumer._new_offset = new_offset  # type: ignore[method-assign]
+        faust_internals.replace_commit_offset(self.app.consumer, self.topic, commit_offset)
         self._installed = True
 
     async def admit(self, events: Sequence[faust.EventT]) -> Admitted:
@@ -115,7 +103,7 @@ class FaustOffsets:
 
     async def _assign(self, tp: TP, now: float) -> None:
         consumer = self.app.consumer
-        committed = consumer._committed_offset.get(tp)
+        committed = faust_internals.committed_offset(consumer, tp)
         if committed is None:  # no commit yet (Faust also reads a committed 0 as None): the log's start
             committed = (await consumer.earliest_offsets(tp)).get(tp) or 0
         self.guard.assign(tp.partition, committed, now)

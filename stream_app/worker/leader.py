@@ -71,7 +71,7 @@ class Leader:
                 return
         if now - self.last_resend_check >= 5.0:
             self.last_resend_check = now
-            await self.resend_lagging(now)
+            await self.resend_lagging()
 
     async def send_controls(self, partitions) -> None:
         pub = self.published
@@ -83,7 +83,7 @@ class Leader:
         await asyncio.gather(*futs)
         self.sent_at[pub.boundaries.version] = time.monotonic()
 
-    async def resend_lagging(self, now: float) -> None:
+    async def resend_lagging(self) -> None:
         """A new leader re-sends the controls of the published version to partitions not rescored to it."""
         pub = self.published
         if pub is None or pub.boundaries.version == 0:

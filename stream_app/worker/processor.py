@@ -1,66 +1,48 @@
-"""One batch of the orders topic: fold, score, then the effects in the order that makes replays harmless.
+"""One batch of the orders topic: fold, score and decide; the checkpoint then writes the effects.
 
-The worker runs at-least-once (Faust's ``exactly_once`` lost events after a
-kill -9 here; see docs/streaming.md), so any batch may be processed again from
-an older state. Per batch, in this order:
+The worker runs at-least-once, so any batch may be processed again from an
+older state. Per batch, in this order:
 
 1. fold each event into its customer's state (a fact set: a duplicate or a
    replayed offset changes nothing);
 2. score every changed customer against the current boundaries, and read the
    profiles Redis holds for them (one round trip);
-3. decide the change and audience events against the Redis profile, which is
-   what subscribers last saw (step 4 precedes step 5), not against the state:
-   a worker that died after its Redis write and before its changelog left
-   Redis ahead of the state the replay starts from;
-4. send the change, audience and dead-letter events and await their delivery;
-5. write the profiles to Redis (one pipeline; the Lua script refuses older
-   versions and treats an equal one as done);
-6. only then write each changed customer once to the Table, and await its changelog records;
-7. the batch's offsets become committable (worker/offsets.py).
-
-A crash before 5 replays the batch to the same ``seq`` and the same events
-(same ``version``, dropped by subscribers as repeats); a crash after 5 finds
-Redis holding the new profile, so nothing is published twice.
+3. decide each one's Redis write, change and audience events against the
+   Redis profile (core/decide.py, pure), and encode the events;
+4. hand the effects to the checkpoint (worker/checkpoint.py), which delivers
+   the events, writes Redis, then the Table, in its numbered order.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from stream_app.audiences.rules import AudienceRules
+from stream_app.core import stored as codec
+from stream_app.core.decide import Decision, Scored, decide, seen_scores
 from stream_app.core.fold import CustomerState, apply
-from stream_app.core.model import OrderEvent, Scores, Totals
-from stream_app.core.scoring import Boundaries, RankValues, rank_values
-from stream_app.core.segments import SegmentMap, value_band
-from stream_app.core.timeutil import format_us
+from stream_app.core.model import OrderEvent, Scores
+from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus
+from stream_app.core.scoring import Boundaries
+from stream_app.core.segments import SegmentMap
+from stream_app.core.stored import Stored, remember
 from stream_app.core.validate import decode as decode_event
 from stream_app.errors import BadEvent
 from stream_app.sinks import audience_events, kafka_changes
 from stream_app.sinks.dead_letter import dead_letter, dead_letter_key
-from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus, judge, profile_fields
-from stream_app.worker import codec, control
+from stream_app.worker import control
 from stream_app.worker.boundaries import Published
-from stream_app.worker.codec import Stored
+from stream_app.worker.checkpoint import Checkpoint, Effects, Record
+from stream_app.worker.messages import Msg
+from stream_app.worker.scorer import Scorer
 
 log = logging.getLogger("rfm_stream.worker")
 #: unexpected failures logged with their traceback; after that only counted (a hostile stream must not flood the log)
 TRACEBACKS_LOGGED = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Msg:
-    """A consumed record; ``handle`` is the Faust event the Table needs as context (None in tests)."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    handle: Any = None
 
 
 class StateTable(Protocol):
@@ -112,7 +94,15 @@ class Counters:
     controls: int = 0
     batches: int = 0
     failed: int = 0  # customers a rescore could not score (logged; their state and profile are left as they were)
-    last: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Planned:
+    """A changed customer's decision with its events encoded (encoding can fail: before the state records it)."""
+
+    decision: Decision
+    change: Record | None
+    moves: list[Record]
 
 
 class Processor:
@@ -120,9 +110,10 @@ class Processor:
 
     def __init__(self, table: StateTable, sinks: Sinks, segments: SegmentMap, topic: str,
                  now_us: Callable[[], int] = lambda: int(time.time() * 1_000_000),
-                 rules: AudienceRules | None = None, rules_fp: str = ""):
+                 rules: AudienceRules | None = None, rules_fp: str = "", checkpoint: Checkpoint | None = None):
         self.table = table
-        self.rules = rules
+        self.checkpoint = checkpoint or Checkpoint(table, sinks)
+        self.scorer = Scorer(segments, rules, rules_fp, now_us)
         self.rules_fp = rules_fp
         self.sinks = sinks
         self.segments = segments
@@ -133,6 +124,8 @@ class Processor:
         self.verified: set[int] = set()  # partitions rescored against Redis since their assignment
         self.rescored_to: dict[int, int] = {}  # the version each verified partition was last rescored to
         self._failures_logged = 0
+        #: called with each partition rescore's duration in seconds (the worker's metrics)
+        self.on_rescore: Callable[[float], None] | None = None
 
     def offer(self, bounds: Boundaries) -> None:
         if bounds.version > self.bounds.version:
@@ -197,61 +190,50 @@ class Processor:
         if not changed and not dead:
             return
         await self.refresh()
-        stored = await self.sinks.read_profiles([p.stored.state.customer_id for p in changed])
-        if any(r is not None and r.boundaries_version > self.bounds.version for r in stored):
+        profiles = await self.sinks.read_profiles([p.stored.state.customer_id for p in changed])
+        if any(r is not None and r.boundaries_version > self.bounds.version for r in profiles):
             await self.refresh()  # a profile scored with boundaries this worker has not seen yet: catch up
-        changes: list[tuple[bytes, bytes]] = []
-        moves: list[tuple[bytes, bytes]] = []
-        writes: list[ProfileWrite] = []
-        done: list[Pending] = []
-        for p, r in zip(changed, stored):
+        effects = Effects(dead=dead)
+        for p, r in zip(changed, profiles):
             try:
                 planned = self._decide(p, r)
             except Exception as exc:
                 p, planned = self._isolate(p, r, dead, exc)
                 if p is None:
                     continue
-            done.append(p)
+            effects.states.append((p.stored, p.msg))
             if planned is None:
                 continue
-            w, event, entered_or_left = planned
-            if event is not None:
-                changes.append(event)
-            moves.extend(entered_or_left)
-            writes.append(w)
+            decision = planned.decision
+            if decision.status is WriteStatus.STALE:
+                self.counters.stale += 1  # Redis holds a newer state (a replay still catching up): keep it
+            if decision.write is None:
+                continue
+            if planned.change is not None:
+                effects.changes.append(planned.change)
+            effects.audience.extend(planned.moves)
+            effects.profiles.append(decision.write)
         self.counters.dead += len(dead)
-        self.counters.changes += len(changes)
-        self.counters.audience_moves += len(moves)
-        # Events first, then Redis: a profile in Redis implies its events were delivered, so a replay that
-        # finds Redis ahead of its state compares with Redis and publishes nothing twice (nor loses a change).
-        await self.sinks.publish(changes, dead, moves)
-        for status, _ in await self.sinks.write_profiles(writes):
+        self.counters.changes += len(effects.changes)
+        self.counters.audience_moves += len(effects.audience)
+        for status in await self.checkpoint.flush(effects):
             if status == WriteStatus.STALE:  # another writer got there first (a worker the group already replaced)
                 self.counters.stale += 1
-        for p in done:
-            key = p.stored.state.customer_id.encode()
-            self.table.set(key, codec.encode(p.stored), p.msg)
-        await self.table.drain()  # the batch is acked (and its offsets committed) only after this
 
-    def _decide(self, p: Pending, r: StoredProfile | None
-                ) -> tuple[ProfileWrite, tuple[bytes, bytes] | None, list[tuple[bytes, bytes]]] | None:
-        """A changed customer's Redis write, change event and audience events (None: nothing to write).
+    def _decide(self, p: Pending, r: StoredProfile | None) -> Planned:
+        """A changed customer's decision, its events encoded, then recorded in its state.
 
         Everything that can fail (scoring, formatting) runs before the state records the new scoring.
         """
-        w, scores, totals = self._plan(p)
-        if w is None:
-            return None
-        verdict = judge(w, r)
-        if verdict is WriteStatus.STALE:
-            self.counters.stale += 1  # Redis holds a newer state (a replay still catching up): keep it
-            return None
-        if verdict is WriteStatus.KEPT:  # same profile: it keeps its version
-            w = dataclasses.replace(w, boundaries_version=r.boundaries_version)
-        event, entered_or_left = self._commit_scoring(p, w, scores, totals, r)
-        return w, event, entered_or_left
+        decision = decide(p.stored, self._score(p), r)
+        change = kafka_changes.record(decision.change) if decision.change is not None else None
+        moves = audience_events.records(decision.moves)
+        if decision.scoring is not None:
+            remember(p.stored, decision.scoring)
+        return Planned(decision, change, moves)
 
-    def _isolate(self, p: Pending, r: StoredProfile | None, dead: list[tuple[bytes | None, bytes]], exc: Exception):
+    def _isolate(self, p: Pending, r: StoredProfile | None, dead: list[tuple[bytes | None, bytes]], exc: Exception
+                 ) -> tuple[Pending | None, Planned | None]:
         """A customer that cannot be scored: fold this batch's records again, one at a time from the stored
         state, and make each record after which it cannot be scored a dead letter. Returns the customer
         without them and its decision, or (None, None) when no record is to blame (a rescore): then the
@@ -292,70 +274,17 @@ class Processor:
         else:
             reason, field_name = f"{context or 'cannot be processed'}: {type(exc).__name__}: {exc}", None
             self._log_failure(f"record {m.partition}/{m.offset} refused", exc)
-        return dead_letter_key(m.key), dead_letter(m.value, m.key, reason, field_name, self.topic, m.partition,
-                                                   m.offset, self.now_us())
+        return dead_letter_key(m.key), dead_letter(raw=m.value, key=m.key, reason=reason, field=field_name,
+                                                   topic=self.topic, partition=m.partition, offset=m.offset,
+                                                   now_us=self.now_us())
 
     def _log_failure(self, what: str, exc: Exception) -> None:
         self._failures_logged += 1
         if self._failures_logged <= TRACEBACKS_LOGGED:
             log.warning("%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
 
-    def _plan(self, p: Pending) -> tuple[ProfileWrite | None, Scores | None, Totals]:
-        """The Redis write for a changed customer (None: never scored and still not scored)."""
-        st = p.stored
-        cid = st.state.customer_id
-        totals = st.state.totals()
-        ranks = rank_values(totals)
-        bv = self.bounds.version
-        if ranks is None:
-            if st.segment is None:
-                return None, None, totals
-            leave = ProfileWrite(cid, st.state.seq, bv, "", (0, 0, 0, 0), ("updated_at", format_us(self.now_us())))
-            return leave, None, totals
-        scores = self.bounds.score_values(cid, ranks)
-        segment = self.segments.segment(scores.r, scores.f)
-        fields = profile_fields(scores, totals, ranks, self.now_us())
-        audiences = tuple(self._membership(segment, scores, totals, ranks))
-        return ProfileWrite(cid, st.state.seq, bv, segment, ranks, fields, audiences), scores, totals
-
-    def _membership(self, segment: str, scores: Scores, totals: Totals, ranks: RankValues) -> list[str]:
-        """The audiences of a profile. recency_days needs an as-of time the stream does not have: missing here."""
-        if not self.rules:
-            return []
-        return self.rules.membership_of_values({  # already the rules' normalised form: ints, cents, str or None
-            "segment": segment, "r_score": scores.r, "f_score": scores.f, "m_score": scores.m,
-            "aov_score": scores.aov, "rfm_sum": scores.rfm_sum, "value_band": value_band(scores.rfm_sum),
-            "recency_days": None, "frequency": totals.frequency, "monetary": totals.monetary_cents,
-            "aov": ranks[3], "channel": totals.channel or None, "categories": frozenset(totals.categories),
-        })
-
-    def _commit_scoring(self, p: Pending, w: ProfileWrite, scores: Scores | None, totals: Totals,
-                        r: StoredProfile | None) -> tuple[tuple[bytes, bytes] | None, list[tuple[bytes, bytes]]]:
-        """Record the new scoring in the state; the change event when scores or segment moved from what
-        subscribers last saw (the profile Redis holds), and an audience event for each audience entered or left."""
-        st = p.stored
-        event = None
-        seen_segment = r.segment if r is not None else None
-        seen_scores = r.scores if r is not None else None
-        moved = audience_events.diff(r.audiences if r is not None else (), w.audiences)
-        moves = audience_events.events(
-            st.state.customer_id, moved, w.segment, scores, totals.monetary_cents if scores else None,
-            w.ranks[3] if scores else None, w.boundaries_version, w.seq + w.boundaries_version,
-            p.occurred_us) if moved else []
-        if scores is not None and (_stored_scores(scores) != seen_scores or w.segment != seen_segment):
-            ev = kafka_changes.change_event(
-                st.state.customer_id, seen_segment, w.segment, scores, totals,
-                p.cause, w.boundaries_version, w.seq + w.boundaries_version, p.occurred_us)
-            event = (st.state.customer_id.encode(), kafka_changes.encode(ev))
-        self._record_scoring(st, w, scores)
-        return event, moves
-
-    def _record_scoring(self, st: Stored, w: ProfileWrite, scores: Scores | None) -> None:
-        """The state remembers what its profile in Redis now holds (a rescore compares against it)."""
-        st.scores, st.segment = scores, (w.segment or None)
-        st.boundaries_version = w.boundaries_version
-        st.ranks = w.ranks if scores is not None else None
-        st.audiences, st.rules_fp = w.audiences, self.rules_fp
+    def _score(self, p: Pending) -> Scored:
+        return self.scorer.score(p.stored.state, self.bounds, p.cause, p.occurred_us)
 
     def settle(self, stored: Stored) -> ProfileWrite | None:
         """A customer's profile under the current boundaries, recorded in its state, with no event published.
@@ -364,10 +293,10 @@ class Processor:
         flush would have left, so later events fold, score and compare exactly as in a replay. None: the
         customer has no order, so no profile.
         """
-        w, scores, _ = self._plan(Pending(stored, Msg(-1, -1, None, None)))
-        if w is not None:
-            self._record_scoring(stored, w, scores)
-        return w
+        decision = decide(stored, self._score(Pending(stored, Msg(-1, -1, None, None))), None)
+        if decision.scoring is not None:
+            remember(stored, decision.scoring)
+        return decision.write
 
     async def _control(self, m: Msg) -> None:
         """A control record: a trigger naming a boundaries version. The boundaries come from the record the
@@ -392,6 +321,14 @@ class Processor:
 
     async def _rescore(self, m: Msg, computed_us: int) -> None:
         """Rescore every customer of this message's partition whose scores the new boundaries change."""
+        t0 = time.perf_counter()
+        try:
+            await self._rescore_partition(m, computed_us)
+        finally:
+            if self.on_rescore is not None:
+                self.on_rescore(time.perf_counter() - t0)
+
+    async def _rescore_partition(self, m: Msg, computed_us: int) -> None:
         bounds = self.bounds
         segment_of = self.segments.segment
         pending: dict[str, Pending] = {}
@@ -406,7 +343,8 @@ class Processor:
                 if new == scores and segment_of(new.r, new.f) == segment and rules_fp == self.rules_fp:
                     unchanged.append((cid, raw, new, segment))  # audiences depend on the profile and rules only
                     continue
-                pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", computed_us)
+                pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
+                                       occurred_us=computed_us)
             except Exception as exc:  # one unreadable state must not stop the partition's rescore
                 self.counters.failed += 1
                 self._log_failure(f"customer {key!r} cannot be rescored", exc)
@@ -417,8 +355,9 @@ class Processor:
             # after that this worker's own writes keep Redis and the state in step.
             ids = [u[0] for u in unchanged]
             for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids)):
-                if r is not None and (r.segment, r.scores) != (segment, _stored_scores(new)):
-                    pending[cid] = Pending(codec.decode(cid, raw), m, True, "rescore", computed_us)
+                if r is not None and (r.segment, seen_scores(r)) != (segment, new):
+                    pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
+                                           occurred_us=computed_us)
                     self.counters.repaired += 1
         self.counters.rescored += len(pending)
         await self._flush(pending, [])
@@ -434,12 +373,7 @@ class Processor:
 def _clone(p: Pending) -> Pending:
     """A copy of a pending customer whose state can be changed without touching the original's."""
     stored = codec.decode(p.stored.state.customer_id, codec.encode(p.stored))
-    return Pending(stored, p.msg, p.changed, p.cause, p.occurred_us, list(p.events))
-
-
-def _stored_scores(scores: Scores | None) -> tuple[str, str, str, str] | None:
-    """Scores as the profile hash stores them, to compare with a StoredProfile."""
-    return None if scores is None else (str(scores.r), str(scores.f), str(scores.m), str(scores.aov))
+    return Pending(stored, p.msg, changed=p.changed, cause=p.cause, occurred_us=p.occurred_us, events=list(p.events))
 
 
 def iter_partition(items: Iterator[tuple[bytes, bytes]], partition: int, partitions: int) -> Iterator[tuple[bytes, bytes]]:

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 
 from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter, profile_fields
-from stream_app.worker import codec
+from stream_app.core import stored as codec
 from stream_app.worker.boundaries import Published, boundaries_key
-from stream_app.worker.codec import Stored
+from stream_app.core.stored import Stored
 
 if TYPE_CHECKING:  # the leader imports this module
     from stream_app.worker.leader import Leader

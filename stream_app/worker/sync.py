@@ -54,7 +54,7 @@ def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
         consumer.close()
 
 
-def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25, echo=None,
+def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25,
          progress: Callable[[SyncState], None] | None = None) -> SyncState:
     """Wait for the three conditions; ``progress`` sees the state after each poll."""
     deadline = time.monotonic() + timeout

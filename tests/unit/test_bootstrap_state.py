@@ -15,7 +15,7 @@ from stream_app.core.model import OrderEvent
 from stream_app.core.scoring import boundaries_of
 from stream_app.core.segments import SegmentMap
 from stream_app.settings import Settings
-from stream_app.worker import codec
+from stream_app.core import stored as codec
 from stream_app.worker.bootstrap import BootstrapResult, fold_history, settle_all
 from stream_app.worker.processor import Processor
 from tests.unit.test_worker_processor import PARTITIONS, DictTable, TwinSinks, drive, run, sample_events, to_msgs

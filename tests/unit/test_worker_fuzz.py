@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 from stream_app.core.fold import apply
 from stream_app.core.segments import SegmentMap
 from stream_app.core.validate import decode, load_schema
-from stream_app.worker import codec, control
-from stream_app.worker.processor import Msg, Processor
+from stream_app.core import stored as codec
+from stream_app.worker import control
+from stream_app.worker.messages import Msg
+from stream_app.worker.processor import Processor
 from tests.unit.test_worker_processor import PARTITIONS, DictTable, TwinSinks, drive, run, sample_events, to_msgs
 
 CUSTOMERS = ["000", "001", "002", "c1", "x" * 64]

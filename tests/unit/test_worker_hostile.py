@@ -24,7 +24,8 @@ from stream_app.core.validate import load_schema
 from stream_app.sinks.dead_letter import KEY_LIMIT, VALUE_LIMIT, dead_letter, dead_letter_key
 from stream_app.worker import control
 from stream_app.worker.app import server_fault
-from stream_app.worker.processor import Msg, Processor
+from stream_app.worker.messages import Msg
+from stream_app.worker.processor import Processor
 from tests.unit.test_worker_processor import (PARTITIONS, DictTable, TwinSinks, assert_equals_batch, drive, run,
                                               sample_events, to_msgs)
 
@@ -229,14 +230,14 @@ def test_only_server_faults_are_retried(exc, retry):
 def test_a_customer_that_cannot_be_scored_is_folded_again_without_the_record_to_blame(monkeypatch):
     """Scoring fails (here: made to fail) once a poisoned order is in the state: within one batch, only that
     record becomes a dead letter; the customer's events before and after it are kept."""
-    real = Processor._plan
+    real = Processor._score
 
-    def plan(self, p):
+    def score(self, p):
         if "poison" in p.stored.state.orders:
             raise OverflowError("cannot format")
         return real(self, p)
 
-    monkeypatch.setattr(Processor, "_plan", plan)
+    monkeypatch.setattr(Processor, "_score", score)
     evs = sample_events(30)
     cid = evs[3].customer_id
     t = evs[-1].occurred_us

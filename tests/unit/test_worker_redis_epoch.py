@@ -4,7 +4,7 @@ test_server_faults.py runs the rewrite itself against a flushed and a restarted 
 from __future__ import annotations
 
 from stream_app.core.segments import SegmentMap
-from stream_app.worker import codec
+from stream_app.core import stored as codec
 from stream_app.worker.processor import Processor
 from stream_app.worker.redis_epoch import restored_write
 from tests.unit.test_worker_processor import PARTITIONS, DictTable, TwinSinks, drive, run, sample_events, to_msgs

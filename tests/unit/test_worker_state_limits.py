@@ -15,9 +15,11 @@ from stream_app.core.fold import MAX_CATEGORIES, MAX_FACTS, ORDER_KEY_CHARS, Cus
 from stream_app.core.model import OrderEvent
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent, BadInput
-from stream_app.worker import codec, control
-from stream_app.worker.codec import Stored
-from stream_app.worker.processor import Msg, Processor
+from stream_app.core import stored as codec
+from stream_app.worker import control
+from stream_app.core.stored import Stored
+from stream_app.worker.messages import Msg
+from stream_app.worker.processor import Processor
 from tests.unit.test_worker_processor import PARTITIONS, DictTable, TwinSinks, run
 
 PRODUCER_LIMIT = 1_000_000

@@ -104,3 +104,22 @@ def decode_scoring(raw: bytes) -> tuple[Scores | None, str | None, int, RankValu
     sc = v[7]
     ranks = tuple(v[10]) if v[10] is not None else None
     return (Scores(*sc) if sc is not None else None, v[8], v[9], ranks, v[12] if len(v) > 12 else "")  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """What a customer's state records of the profile it last wrote to Redis (a rescore compares against it)."""
+
+    scores: Scores | None
+    segment: str | None
+    boundaries_version: int
+    ranks: RankValues | None
+    audiences: tuple[str, ...]
+    rules_fp: str
+
+
+def remember(stored: Stored, scoring: Scoring) -> None:
+    """Record ``scoring`` in ``stored``: done once the profile's write is decided and its events encoded."""
+    stored.scores, stored.segment = scoring.scores, scoring.segment
+    stored.boundaries_version, stored.ranks = scoring.boundaries_version, scoring.ranks
+    stored.audiences, stored.rules_fp = scoring.audiences, scoring.rules_fp

@@ -1,0 +1,126 @@
+"""Every use of a private faust-streaming name, in one place, and the start-up check that they all exist.
+
+rfm-stream needs a few things Faust has no public API for; each was read in
+faust-streaming 0.15.3 and is used only through a function of this module:
+
+- ``faust.streams._current_event``: the context variable a Table read or
+  write takes its partition from. ``take_events`` leaves the batch's last
+  event current, so each read and write first makes its customer's own event
+  current (else customers of other partitions land in the wrong changelog
+  partition and are restored on the wrong worker after a rebalance);
+- ``Table.send_changelog``, wrapped to keep each changelog record's delivery
+  future, so a batch's offsets become committable only once its changelog
+  records are on the broker (Faust's own flush gives up after 0.1 s);
+- the RocksDB store's ``_dbs``, ``_db_for_partition`` and ``offset_key``: one
+  partition's customers for a rescore, without Faust's offset record;
+- the consumer's ``_committed_offset`` (the group's offset when a partition
+  was assigned), ``_new_offset`` (what a commit proposes; replaced for the
+  orders topic by the offset guard's ``done``) and the ``_acked``,
+  ``_acked_index`` and ``_gap`` bookkeeping it consumed (emptied, since
+  nothing reads them any more).
+
+:func:`check` runs when the worker starts: a Faust release that moved one of
+them stops the worker with one error naming what is missing, rather than
+letting it commit offsets it never processed.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import faust.streams
+
+from stream_app.errors import RfmError
+
+#: the consumer internals the commit of the orders topic relies on
+CONSUMER_NAMES = ("_new_offset", "_committed_offset", "_acked", "_acked_index", "_gap")
+#: the RocksDB store internals a rescore reads one partition through
+ROCKSDB_NAMES = ("_dbs", "_db_for_partition", "offset_key")
+
+
+class FaustInternalsMissing(RfmError):
+    """The installed faust-streaming lacks a private name rfm-stream relies on."""
+
+
+def missing(app: Any, table: Any | None = None) -> list[str]:
+    """The private names ``app`` (and ``table``, its customers Table) lack, as ``owner.name``."""
+    out = [f"faust.streams.{n}" for n in ("_current_event",) if not hasattr(faust.streams, n)]
+    out += [f"consumer.{n}" for n in CONSUMER_NAMES if not hasattr(app.consumer, n)]
+    if table is not None:
+        if not callable(getattr(table, "send_changelog", None)):
+            out.append("Table.send_changelog")
+        store = table.data
+        if not _is_memory(store):
+            kind = f"{type(store).__module__}.{type(store).__qualname__}"
+            out += [f"{kind}.{n}" for n in ROCKSDB_NAMES if not hasattr(store, n)]
+    return out
+
+
+def check(app: Any, table: Any | None = None) -> None:
+    """Raise FaustInternalsMissing naming every private name the installed faust-streaming lacks."""
+    gone = missing(app, table)
+    if gone:
+        raise FaustInternalsMissing(
+            f"the installed faust-streaming {getattr(faust, '__version__', '?')} lacks {', '.join(gone)}; "
+            "rfm-stream needs faust-streaming 0.15.x")
+
+
+def make_current(handle: Any) -> None:
+    """Make ``handle`` (a Faust event) the current event: the next Table read or write uses its partition."""
+    faust.streams._current_event.set(weakref.ref(handle))
+
+
+def collect_changelog_futures(table: Any, sent: list) -> None:
+    """From now on each changelog record ``table`` sends appends its delivery future to ``sent``."""
+    send = table.send_changelog
+
+    def send_changelog(*args: Any, **kwargs: Any) -> Any:
+        fut = send(*args, **kwargs)
+        sent.append(fut)
+        return fut
+
+    table.send_changelog = send_changelog
+
+
+def store_partition_items(store: Any, partition: int) -> Iterable[tuple[bytes, bytes]] | None:
+    """A RocksDB store's items of one partition (one database each, less Faust's offset record);
+    None for the memory store, which keeps every partition in one dict (the caller filters it)."""
+    if _is_memory(store):
+        return None
+    skip = store.offset_key
+    return ((k, v) for k, v in store._db_for_partition(partition).items() if k != skip)
+
+
+def memory_items(store: Any) -> Iterator[tuple[bytes, bytes]]:
+    """A snapshot of the memory store's items (a rescore awaits while the batch path writes)."""
+    return iter(list(store.data.items()))
+
+
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The group's committed offset of ``tp`` as the consumer read it at assignment (None: none, or 0)."""
+    return consumer._committed_offset.get(tp)
+
+
+def replace_commit_offset(consumer: Any, topic: str, offset_of: Callable[[Any], int | None]) -> None:
+    """A commit of ``topic`` proposes ``offset_of(tp)``, nothing else; other topics keep Faust's bookkeeping.
+
+    Faust's acks of ``topic`` are dropped as the commit reads them: the offset guard replaced them.
+    """
+    original = consumer._new_offset
+
+    def new_offset(tp: Any) -> int | None:
+        if tp.topic != topic:
+            return original(tp)
+        consumer._acked[tp].clear()
+        consumer._acked_index[tp].clear()
+        consumer._gap.pop(tp, None)
+        return offset_of(tp)
+
+    consumer._new_offset = new_offset
+
+
+def _is_memory(store: Any) -> bool:
+    """The memory store keeps every partition in one dict, ``data``; RocksDB has no such attribute."""
+    return isinstance(getattr(store, "data", None), dict)

@@ -1,0 +1,46 @@
+"""A changed customer's scoring under the worker's current boundaries, segment map and audience rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from stream_app.audiences.rules import AudienceRules
+from stream_app.core.decide import Scored
+from stream_app.core.fold import CustomerState
+from stream_app.core.model import Scores, Totals
+from stream_app.core.scoring import Boundaries, RankValues, rank_aov, rank_values
+from stream_app.core.segments import SegmentMap, value_band
+
+
+class Scorer:
+    """Scores customers; the boundaries are passed on each call (the processor owns the newest version)."""
+
+    def __init__(self, segments: SegmentMap, rules: AudienceRules | None, rules_fp: str, now_us: Callable[[], int]):
+        self.segments = segments
+        self.rules = rules
+        self.rules_fp = rules_fp
+        self.now_us = now_us
+
+    def score(self, state: CustomerState, bounds: Boundaries, cause: str, occurred_us: int) -> Scored:
+        """``state`` scored against ``bounds``; ``cause`` and ``occurred_us`` say what changed it."""
+        totals = state.totals()
+        ranks = rank_values(totals)
+        scores, segment, audiences = None, "", ()
+        if ranks is not None:
+            scores = bounds.score_values(state.customer_id, ranks)
+            segment = self.segments.segment(scores.r, scores.f)
+            audiences = tuple(self.membership(segment, scores, totals, ranks))
+        return Scored(customer_id=state.customer_id, seq=state.seq, boundaries_version=bounds.version,
+                      totals=totals, ranks=ranks, scores=scores, segment=segment, audiences=audiences,
+                      rules_fp=self.rules_fp, cause=cause, occurred_us=occurred_us, updated_us=self.now_us())
+
+    def membership(self, segment: str, scores: Scores, totals: Totals, ranks: RankValues) -> list[str]:
+        """The audiences of a profile. recency_days needs an as-of time the stream does not have: missing here."""
+        if not self.rules:
+            return []
+        return self.rules.membership_of_values({  # already the rules' normalised form: ints, cents, str or None
+            "segment": segment, "r_score": scores.r, "f_score": scores.f, "m_score": scores.m,
+            "aov_score": scores.aov, "rfm_sum": scores.rfm_sum, "value_band": value_band(scores.rfm_sum),
+            "recency_days": None, "frequency": totals.frequency, "monetary": totals.monetary_cents,
+            "aov": rank_aov(ranks), "channel": totals.channel or None, "categories": frozenset(totals.categories),
+        })
