@@ -20,7 +20,8 @@ from stream_app.errors import BadEvent
 from stream_app.sinks.dead_letter import dead_letter
 from stream_app.sinks.kafka_changes import change_event
 from stream_app.worker import codec, control
-from stream_app.worker.boundaries import Published, cuts_from_reply, recompute_due
+from stream_app.redis.boundaries import cuts_from_reply
+from stream_app.worker.boundaries import Published, recompute_due
 from stream_app.worker.codec import Stored
 
 events = st.builds(

@@ -19,7 +19,9 @@ from stream_app.core.model import OrderEvent
 from stream_app.core.scoring import boundaries_of
 from stream_app.core.segments import SegmentMap
 from stream_app.core.model import Totals
-from stream_app.sinks.redis_profiles import KEPT, SAME, STALE, WRITTEN, StoredProfile
+from stream_app.core.profile import StoredProfile, WriteStatus
+
+KEPT, SAME, STALE, WRITTEN = WriteStatus.KEPT, WriteStatus.SAME, WriteStatus.STALE, WriteStatus.WRITTEN
 from stream_app.worker import control
 from stream_app.worker.processor import Msg, Processor, iter_partition
 
