@@ -1,8 +1,9 @@
 """The batch processor without servers: a dict for the Table, a Python twin of the Redis script.
 
-The twin follows the Lua script's rule (refuse an older (seq, boundaries
-version), treat an equal one as done) so these tests pin the processor's
-side of the contract; tests/integration/test_worker_redis.py pins the script.
+The twin applies the rule the Lua script follows (stream_app/core/profile.py's judge: refuse an older
+(seq, boundaries version), treat an equal one as done, keep an unchanged rescore) so these tests pin the
+processor's side of the contract; tests/integration/redis/test_profile_script.py pins the script to the
+same rule.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ from stream_app.core.model import OrderEvent
 from stream_app.core.scoring import boundaries_of
 from stream_app.core.segments import SegmentMap
 from stream_app.core.model import Totals
-from stream_app.core.profile import StoredProfile, WriteStatus
-
-KEPT, SAME, STALE, WRITTEN = WriteStatus.KEPT, WriteStatus.SAME, WriteStatus.STALE, WriteStatus.WRITTEN
+from stream_app.core.profile import StoredProfile, WriteStatus, judge
 from stream_app.worker import control
 from stream_app.worker.processor import Msg, Processor, iter_partition
 
@@ -62,37 +61,26 @@ class TwinSinks:
     async def write_profiles(self, writes):
         out = []
         for w in writes:
-            old = self.profiles.get(w.customer_id)
-            if old is not None:
-                if w.seq < old["seq"] or w.boundaries_version < old["bv"]:
-                    out.append((STALE, old["bv"]))
-                    continue
-                if (w.seq, w.boundaries_version) == (old["seq"], old["bv"]):
-                    out.append((SAME, old["bv"]))
-                    continue
-                fields = dict(zip(w.fields[::2], w.fields[1::2]))
-                scoring = ("r_score", "f_score", "m_score", "aov_score")
-                if w.seq == old["seq"] and (w.segment, w.audiences) == (old["segment"], old["audiences"]) and all(
-                        fields.get(k) == old.get(k) for k in scoring):
-                    out.append((KEPT, old["bv"]))
-                    continue
-            self.profiles[w.customer_id] = {"seq": w.seq, "bv": w.boundaries_version, "segment": w.segment,
-                                            "ranks": w.ranks, "audiences": w.audiences,
-                                            **dict(zip(w.fields[::2], w.fields[1::2]))}
-            out.append((WRITTEN, 0))
+            status = judge(w, self._stored(w.customer_id))
+            if status is WriteStatus.WRITTEN:
+                self.profiles[w.customer_id] = {"seq": w.seq, "bv": w.boundaries_version, "segment": w.segment,
+                                                "ranks": w.ranks, "audiences": w.audiences,
+                                                **dict(zip(w.fields[::2], w.fields[1::2]))}
+                out.append((status, 0))
+            else:
+                out.append((status, self.profiles[w.customer_id]["bv"]))
         return out
 
+    def _stored(self, cid):
+        old = self.profiles.get(cid)
+        if old is None:
+            return None
+        scores = tuple(old.get(k) for k in ("r_score", "f_score", "m_score", "aov_score"))
+        return StoredProfile(old["seq"], old["bv"], old["segment"] or None,
+                             scores if scores[0] is not None else None, tuple(old["audiences"]))
+
     async def read_profiles(self, customer_ids):
-        out = []
-        for cid in customer_ids:
-            old = self.profiles.get(cid)
-            if old is None:
-                out.append(None)
-                continue
-            scores = tuple(old.get(k) for k in ("r_score", "f_score", "m_score", "aov_score"))
-            out.append(StoredProfile(old["seq"], old["bv"], old["segment"] or None,
-                                     scores if scores[0] is not None else None, tuple(old["audiences"])))
-        return out
+        return [self._stored(cid) for cid in customer_ids]
 
     async def publish(self, changes, dead, audience=()):
         self.changes += [orjson.loads(v) for _, v in changes]
