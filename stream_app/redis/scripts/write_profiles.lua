@@ -21,8 +21,11 @@ for n = 1, #writes do
       local new = {}
       for i = 11, #w, 2 do new[w[i]] = w[i + 1] end
       local cur = redis.call('HMGET', h, 'r_score', 'f_score', 'm_score', 'aov_score')
-      if old[3] == seg and old[4] == auds and cur[1] == new['r_score'] and cur[2] == new['f_score']
-         and cur[3] == new['m_score'] and cur[4] == new['aov_score'] then
+      local kept = old[3] == seg and old[4] == auds
+      for i, f in ipairs({'r_score', 'f_score', 'm_score', 'aov_score'}) do
+        kept = kept and cur[i] == (new[f] or false)  -- a field the hash lacks is false, one the write lacks nil
+      end
+      if kept then
         status, stored_bv = KEPT, ob  -- the scoring Redis holds is still right: keep it, and its version
       end
     end
