@@ -33,13 +33,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stream_app.core.fold import CustomerState  # noqa: E402
+from stream_app.core.profile import ProfileWrite  # noqa: E402
 from stream_app.core.segments import SegmentMap  # noqa: E402
+from stream_app.redis.boundaries import BoundaryStore  # noqa: E402
+from stream_app.redis.keys import any_pattern, customer_key  # noqa: E402
+from stream_app.redis.profiles import ProfileWriter  # noqa: E402
 from stream_app.settings import load  # noqa: E402
-from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter  # noqa: E402
 from stream_app.core import stored as codec  # noqa: E402
-from stream_app.worker import control  # noqa: E402
-from stream_app.worker.boundaries import BoundaryStore, Published  # noqa: E402
 from stream_app.core.stored import Stored  # noqa: E402
+from stream_app.worker import control  # noqa: E402
+from stream_app.worker.boundaries import Published  # noqa: E402
 from stream_app.worker.messages import Msg  # noqa: E402
 from stream_app.worker.processor import Processor  # noqa: E402
 from stream_app.worker.synthetic import generate  # noqa: E402
@@ -140,7 +143,7 @@ def _collect(r, prefix: str, sent: dict, got: dict) -> None:
     todo = [c for c in sent if c not in got]
     pipe = r.pipeline(transaction=False)
     for c in todo:
-        pipe.hget(f"{prefix}:customer:{c}", "updated_at")
+        pipe.hget(customer_key(prefix, c), "updated_at")
     from stream_app.core.timeutil import parse_rfc3339
     for c, v in zip(todo, pipe.execute()):
         if v:
@@ -242,7 +245,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> tu
         verify_s = time.perf_counter() - t0
         return recompute_ms, rescore_s, proc.counters.rescored, verify_s
     finally:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=10_000)]
+        keys = [k async for k in client.scan_iter(match=any_pattern(prefix), count=10_000)]
         for i in range(0, len(keys), 10_000):
             await client.delete(*keys[i : i + 10_000])
         await client.aclose()

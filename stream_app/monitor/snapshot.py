@@ -22,24 +22,13 @@ import orjson
 import redis.asyncio as aioredis
 
 from stream_app.core.segments import SegmentMap
-from stream_app.sinks.redis_profiles import segment_key
-from stream_app.worker.boundaries import Published, boundaries_key
+from stream_app.redis.keys import (audience_key, boundaries_key, customer_pattern, recent_changes_key, segment_key,
+                                   worker_pattern)
+from stream_app.worker.boundaries import Published
 
 RECENT_CHANGES_KEPT = 50
 WORKER_RECORD_TTL = 15
 RATE_WINDOW = 10.0
-
-
-def worker_key(prefix: str, worker_id: str = "*") -> str:
-    return f"{prefix}:monitor:worker:{worker_id}"
-
-
-def recent_changes_key(prefix: str) -> str:
-    return f"{prefix}:recent_changes"
-
-
-def audience_key(prefix: str, name: str) -> str:
-    return f"{prefix}:audience:{name}"
 
 
 class Snapshots:
@@ -109,7 +98,7 @@ class Snapshots:
         return max(0.0, (events - e0) / (now - t0)) if now - t0 >= 1.0 else 0.0
 
     async def _workers(self) -> list[dict]:
-        keys = [k async for k in self.client.scan_iter(match=worker_key(self.prefix), count=100)]
+        keys = [k async for k in self.client.scan_iter(match=worker_pattern(self.prefix), count=100)]
         if not keys:
             return []
         values = await self.client.mget(keys)
@@ -138,7 +127,7 @@ class Snapshots:
                     bands[band.decode()] = bands.get(band.decode(), 0) + 1
             batch.clear()
 
-        async for key in self.client.scan_iter(match=_glob_escape(self.prefix) + ":customer:*", count=1000):
+        async for key in self.client.scan_iter(match=customer_pattern(self.prefix), count=1000):
             batch.append(key)
             if len(batch) >= 1000:
                 await flush()
@@ -147,7 +136,3 @@ class Snapshots:
         result = {"rf": rf, "bands": bands, "n": n}
         self._scan = (now, result)
         return result
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

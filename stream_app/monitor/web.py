@@ -25,9 +25,8 @@ from faust import Service  # mode.Service, as Faust exports it
 
 from stream_app import connect
 from stream_app.monitor.metrics import WorkerMetrics
-from stream_app.monitor.snapshot import (RECENT_CHANGES_KEPT, WORKER_RECORD_TTL, Snapshots, audience_key,
-                                         recent_changes_key, worker_key)
-from stream_app.sinks.redis_profiles import segment_key
+from stream_app.monitor.snapshot import RECENT_CHANGES_KEPT, WORKER_RECORD_TTL, Snapshots
+from stream_app.redis.keys import audience_key, recent_changes_key, segment_key, worker_key
 
 log = logging.getLogger("rfm_stream.worker")
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"

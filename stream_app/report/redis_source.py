@@ -12,7 +12,6 @@ population, the moment the profiles describe.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 
@@ -24,14 +23,10 @@ from stream_app.core.money import aov_cents, format_cents, to_cents
 from stream_app.core.segments import value_band
 from stream_app.core.timeutil import US_PER_DAY, parse_rfc3339, to_us
 from stream_app.errors import BadInput, StackError
+from stream_app.redis.keys import customer_head, customer_pattern
 
 BATCH = 1000
 REQUIRED = ("segment", "r_score", "f_score", "m_score", "frequency", "monetary", "last_order_at")
-
-
-def key_pattern(prefix: str) -> str:
-    """SCAN pattern of the profile hashes, the prefix glob-escaped."""
-    return re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + ":customer:*"
 
 
 def read_profiles(url: str, prefix: str, client=None) -> pd.DataFrame:
@@ -52,12 +47,12 @@ def read_profiles(url: str, prefix: str, client=None) -> pd.DataFrame:
         if own:
             client.close()
     if not hashes:
-        raise BadInput(f"no customer profiles under {key_pattern(prefix)!r}", source=connect.mask_url(url))
+        raise BadInput(f"no customer profiles under {customer_pattern(prefix)!r}", source=connect.mask_url(url))
     return profiles_frame(hashes)
 
 
 def _scan_hashes(client, prefix: str) -> Iterable[tuple[str, dict[str, str]]]:
-    head = f"{prefix}:customer:".encode()
+    head = customer_head(prefix).encode()
     batch: list[bytes] = []
 
     def flush() -> Iterable[tuple[str, dict[str, str]]]:
@@ -69,7 +64,7 @@ def _scan_hashes(client, prefix: str) -> Iterable[tuple[str, dict[str, str]]]:
                 yield key[len(head):].decode(), {_text(k): _text(v) for k, v in fields.items()}
         batch.clear()
 
-    for key in client.scan_iter(match=key_pattern(prefix), count=BATCH):
+    for key in client.scan_iter(match=customer_pattern(prefix), count=BATCH):
         batch.append(key if isinstance(key, bytes) else key.encode())
         if len(batch) >= BATCH:
             yield from flush()

@@ -33,8 +33,11 @@ from stream_app.errors import BadEvent
 from stream_app.monitor import logs
 from stream_app.monitor.metrics import PublishCounting, WorkerMetrics
 from stream_app.settings import Settings
-from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter, StoredProfile
-from stream_app.worker.boundaries import BoundaryStore, Published, boundaries_key
+from stream_app.core.profile import ProfileWrite, StoredProfile
+from stream_app.redis.boundaries import BoundaryStore
+from stream_app.redis.keys import boundaries_key
+from stream_app.redis.profiles import ProfileWriter
+from stream_app.worker.boundaries import Published
 from stream_app.worker.leader import Leader
 from stream_app.worker.checkpoint import Checkpoint
 from stream_app.worker.faust_offsets import FaustOffsets

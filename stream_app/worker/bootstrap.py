@@ -13,7 +13,7 @@ population, and writes what the worker group would have left behind:
   partitioner gives the customer id on the orders topic, so a worker restores
   each customer where its events arrive;
 - the Redis profiles, segment and audience sets and rank index through the
-  worker's own Lua script (:class:`~stream_app.sinks.redis_profiles.ProfileWriter`);
+  worker's own Lua script (:class:`~stream_app.redis.profiles.ProfileWriter`);
 - the boundaries, published by the leader's own code from that rank index
   (version 1), and every partition marked rescored to them.
 
@@ -44,15 +44,17 @@ import orjson
 from stream_app import connect
 from stream_app.audiences import rules as audience_rules
 from stream_app.core.fold import CustomerState, apply
+from stream_app.core.profile import ProfileWrite
 from stream_app.core.scoring import Boundaries, boundaries_of
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent, RfmError, StackError
+from stream_app.redis.boundaries import BoundaryStore
+from stream_app.redis.keys import any_pattern, bootstrap_key
+from stream_app.redis.profiles import ProfileWriter
 from stream_app.settings import Settings
-from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter
 from stream_app.core import stored as codec
-from stream_app.worker import control
-from stream_app.worker.boundaries import BoundaryStore
 from stream_app.core.stored import Stored
+from stream_app.worker import control
 from stream_app.worker.topics import changelog_topic, ensure_topics
 
 IN_PROGRESS, DONE = "in progress", "done"
@@ -62,10 +64,6 @@ CHUNK = 5_000
 
 class BootstrapRefused(RfmError):
     """The deployment is not one a history can be loaded into (not empty, workers running, another load)."""
-
-
-def marker_key(prefix: str) -> str:
-    return f"{prefix}:bootstrap"
 
 
 @dataclass
@@ -83,7 +81,7 @@ class BootstrapResult:
 
 def read_marker(client, prefix: str) -> dict | None:
     """The bootstrap marker of a deployment, or None when no bootstrap ever started there."""
-    raw = client.get(marker_key(prefix))
+    raw = client.get(bootstrap_key(prefix))
     if raw is None:
         return None
     try:
@@ -104,7 +102,7 @@ def check_not_in_progress(settings: Settings) -> None:
     if marker is not None and marker.get("state") != DONE:
         raise BootstrapRefused(
             f"a bootstrap of this deployment (Redis prefix {settings.redis_prefix!r}) has not finished "
-            f"({marker_key(settings.redis_prefix)} says {marker.get('state')!r}): run the same "
+            f"({bootstrap_key(settings.redis_prefix)} says {marker.get('state')!r}): run the same "
             "`rfm-stream bootstrap` again to complete it before starting workers")
 
 
@@ -117,15 +115,11 @@ def fingerprint(path: str, fmt: str) -> str:
     return digest.hexdigest()
 
 
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
-
-
 def check_empty(settings: Settings, client, consumer) -> None:
     """Refuse when the deployment holds anything: Redis keys under its prefix, or changelog records."""
     p = settings.redis_prefix
     with connect.redis_errors(settings):
-        for key in client.scan_iter(match=_glob_escape(p) + ":*", count=10_000):
+        for key in client.scan_iter(match=any_pattern(p), count=10_000):
             raise BootstrapRefused(f"the deployment is not empty: Redis holds {key.decode(errors='replace')!r} "
                                    f"under the prefix {p!r} (bootstrap only loads into an empty deployment)")
     topic = changelog_topic(settings)
@@ -246,11 +240,11 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
         with connect.redis_errors(settings):
             marker = read_marker(client, p)
         if marker is not None and marker.get("state") == DONE:
-            raise BootstrapRefused(f"the deployment was already bootstrapped ({marker_key(p)} says done); "
+            raise BootstrapRefused(f"the deployment was already bootstrapped ({bootstrap_key(p)} says done); "
                                    "bootstrap only loads into an empty deployment")
         if marker is not None:
             if marker.get("input") != input_fp:
-                raise BootstrapRefused(f"an unfinished bootstrap of another input is recorded in {marker_key(p)}: "
+                raise BootstrapRefused(f"an unfinished bootstrap of another input is recorded in {bootstrap_key(p)}: "
                                        "finish it with that input (the same file and --format)")
             result.resumed = True
             print_("an interrupted bootstrap of this input is recorded: loading it again")
@@ -277,8 +271,8 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
         with connect.redis_errors(settings):
             doc = {"state": IN_PROGRESS, "input": input_fp, "format": fmt, "started_us": int(time.time() * 1e6)}
             # a fresh load claims the deployment only if no other load claimed it since the checks above
-            if not client.set(marker_key(p), orjson.dumps(doc), nx=not result.resumed):
-                raise BootstrapRefused(f"another bootstrap of this deployment started meanwhile ({marker_key(p)})")
+            if not client.set(bootstrap_key(p), orjson.dumps(doc), nx=not result.resumed):
+                raise BootstrapRefused(f"another bootstrap of this deployment started meanwhile ({bootstrap_key(p)})")
             partitions = ensure_topics(settings)
             result.partitions = partitions
             _ensure_changelog(settings, admin, consumer, partitions)
@@ -288,7 +282,7 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
             left = None if stop_after is None else max(1, stop_after - result.scored)
             asyncio.run(_write_changelog(settings, stored, partitions, progress, left))
             print_(f"wrote {len(stored):,} customer states to {changelog_topic(settings)} ({partitions} partitions)")
-            client.set(marker_key(p), orjson.dumps({**doc, "state": DONE, "customers": len(stored),
+            client.set(bootstrap_key(p), orjson.dumps({**doc, "state": DONE, "customers": len(stored),
                                                     "finished_us": int(time.time() * 1e6)}))
     finally:
         consumer.close()
@@ -394,5 +388,5 @@ async def _write_changelog(settings: Settings, stored: list[Stored], partitions:
         await producer.stop()
 
 
-__all__ = ["bootstrap", "check_not_in_progress", "BootstrapResult", "BootstrapRefused", "Progress", "marker_key",
+__all__ = ["bootstrap", "check_not_in_progress", "BootstrapResult", "BootstrapRefused", "Progress",
            "IN_PROGRESS", "DONE"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from stream_app import connect
 from stream_app.core.segments import SegmentMap
 from stream_app.settings import Settings
-from stream_app.sinks.redis_profiles import customer_key, segment_key
+from stream_app.redis.keys import customer_key, segment_head, segment_key, segment_pattern
 
 PROFILE_ORDER = ("segment", "r_score", "f_score", "m_score", "aov_score", "rfm_score", "rfm_sum", "value_band",
                  "frequency", "monetary", "aov", "last_order_at", "boundaries_version", "version", "seq", "updated_at")
@@ -28,9 +28,9 @@ def segment_sizes(settings: Settings) -> dict[str, int]:
     client = connect.redis_client(settings, decode=True)
     try:
         names = set(SegmentMap.load(settings.segments_file).names)
-        start = len(segment_key(settings.redis_prefix, ""))
+        start = len(segment_head(settings.redis_prefix))
         with connect.redis_errors(settings):
-            names.update(k[start:] for k in client.scan_iter(match=segment_key(settings.redis_prefix, "*"), count=1000))
+            names.update(k[start:] for k in client.scan_iter(match=segment_pattern(settings.redis_prefix), count=1000))
             pipe = client.pipeline(transaction=True)
             ordered = sorted(names)
             for name in ordered:

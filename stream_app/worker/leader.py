@@ -18,7 +18,8 @@ import faust
 
 from stream_app.settings import Settings
 from stream_app.worker import control
-from stream_app.worker.boundaries import BoundaryStore, Published, recompute_due
+from stream_app.redis.boundaries import BoundaryStore
+from stream_app.worker.boundaries import Published, recompute_due
 from stream_app.worker.redis_epoch import LeaderWatch
 
 log = logging.getLogger("rfm_stream.worker")

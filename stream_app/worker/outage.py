@@ -17,7 +17,7 @@ from faust.exceptions import ProducerSendError
 from redis.exceptions import RedisError
 
 from stream_app.settings import Settings
-from stream_app.sinks.redis_profiles import RedisDataLost
+from stream_app.redis.profiles import RedisDataLost
 
 log = logging.getLogger("rfm_stream.worker")
 

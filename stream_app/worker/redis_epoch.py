@@ -36,10 +36,13 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
-from stream_app.sinks.redis_profiles import ProfileWrite, ProfileWriter, profile_fields
 from stream_app.core import stored as codec
-from stream_app.worker.boundaries import Published, boundaries_key
+from stream_app.core.profile import ProfileWrite, profile_fields
 from stream_app.core.stored import Stored
+from stream_app.redis import scripts
+from stream_app.redis.keys import boundaries_key, epoch_key
+from stream_app.redis.profiles import ProfileWriter
+from stream_app.worker.boundaries import Published
 
 if TYPE_CHECKING:  # the leader imports this module
     from stream_app.worker.leader import Leader
@@ -48,26 +51,6 @@ if TYPE_CHECKING:  # the leader imports this module
 log = logging.getLogger("rfm_stream.worker")
 
 TOKEN = "token"
-
-# Mark a partition rewritten, unless Redis lost its data again since the rewrite began (the token changed).
-MARK = """
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
-return 1
-"""
-
-# Put the leader's boundaries record back when Redis holds an older version or none: versions never go back.
-RESTORE_BOUNDARIES = """
-local cur = redis.call('GET', KEYS[1])
-if cur and tonumber(cjson.decode(cur)['version']) >= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-return 1
-"""
-
-
-def epoch_key(prefix: str) -> str:
-    return f"{prefix}:epoch"
-
 
 def restored_write(stored: Stored, updated_us: int) -> ProfileWrite | None:
     """A customer's profile exactly as the worker last wrote it, from its table value; None if never scored.
@@ -95,7 +78,7 @@ class RedisEpoch:
         self.writer = writer
         self.now_us = now_us
         self.chunk = chunk  # customers per write call: bounds the memory of rewriting a large partition
-        self._mark = client.register_script(MARK)
+        self._mark = client.register_script(scripts.source(scripts.MARK_EPOCH))
         self.rewritten = 0  # profiles rewritten since start (the worker's log)
 
     async def ensure(self, partitions: Iterable[int]) -> None:
@@ -158,7 +141,7 @@ class LeaderWatch:
         self.client: aioredis.Redis = leader.store.client
         self.prefix: str = leader.store.prefix
         self.newest: Published | None = None  # the newest record this leader published or loaded
-        self._restore = self.client.register_script(RESTORE_BOUNDARIES)
+        self._restore = self.client.register_script(scripts.source(scripts.RESTORE_BOUNDARIES))
         self.holding = False
         self.woken_at = time.monotonic()  # the first wake-up waits: owners mark their partitions on any batch
         self.wake_every = 10.0

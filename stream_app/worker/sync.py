@@ -20,8 +20,8 @@ from stream_app import connect
 
 from stream_app.errors import RfmError
 from stream_app.settings import Settings
-from stream_app.sinks.redis_profiles import index_changes_key
-from stream_app.worker.boundaries import Published, boundaries_key, rescored_key
+from stream_app.redis.keys import boundaries_key, index_changes_key, rescored_key
+from stream_app.worker.boundaries import Published
 
 
 class SyncTimeout(RfmError):

@@ -26,6 +26,7 @@ import pytest
 
 from stream_app import batch
 from stream_app.adapters import registry
+from stream_app.redis import keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -141,9 +142,9 @@ def deployment(kafka_bootstrap, redis_url, redis_client, unique_name, tmp_path) 
     yield dep
     for w in dep.workers:
         w.stop()
-    keys = list(redis_client.scan_iter(match=dep.prefix + ":*", count=1000))
-    for i in range(0, len(keys), 1000):
-        redis_client.delete(*keys[i : i + 1000])
+    left = list(redis_client.scan_iter(match=keys.any_pattern(dep.prefix), count=1000))
+    for i in range(0, len(left), 1000):
+        redis_client.delete(*left[i : i + 1000])
     _delete_topics(kafka_bootstrap, env)
 
 
@@ -193,7 +194,7 @@ def assert_redis_equals_batch(dep: Deployment, exp: pd.DataFrame) -> None:
     pipe = r.pipeline(transaction=False)
     ids = list(exp.index)
     for cid in ids:
-        pipe.hmget(f"{p}:customer:{cid}", "segment", "r_score", "f_score", "m_score", "monetary", "frequency")
+        pipe.hmget(keys.customer_key(p, cid), "segment", "r_score", "f_score", "m_score", "monetary", "frequency")
     wrong = []
     for cid, got in zip(ids, pipe.execute()):
         row = exp.loc[cid]
@@ -202,17 +203,18 @@ def assert_redis_equals_batch(dep: Deployment, exp: pd.DataFrame) -> None:
         if got != want:
             wrong.append((cid, got, want))
     assert not wrong, f"{len(wrong)} of {len(ids)} customers differ from batch, e.g. {wrong[:5]}\n{dep.logs()}"
-    hashes = sum(1 for _ in r.scan_iter(match=f"{p}:customer:*", count=5000))
+    hashes = sum(1 for _ in r.scan_iter(match=keys.customer_pattern(p), count=5000))
     assert hashes == len(ids)
     members: dict[str, set[str]] = defaultdict(set)
     for cid, seg in exp["segment"].items():
         members[seg].add(cid)
-    found = {k.decode()[len(p) + 9 :] for k in r.scan_iter(match=f"{p}:segment:*", count=1000)}
+    head = keys.segment_head(p)
+    found = {k.decode()[len(head) :] for k in r.scan_iter(match=keys.segment_pattern(p), count=1000)}
     for seg in found | set(members):
-        got = {m.decode() for m in r.smembers(f"{p}:segment:{seg}")}
+        got = {m.decode() for m in r.smembers(keys.segment_key(p, seg))}
         assert got == members.get(seg, set()), f"segment {seg}: {len(got ^ members.get(seg, set()))} wrong members"
-    assert r.zcard(f"{p}:rank:r") == len(ids)
-    assert orjson.loads(r.get(f"{p}:boundaries"))["customers"] == len(ids)
+    assert r.zcard(keys.rank_key(p, "r")) == len(ids)
+    assert orjson.loads(r.get(keys.boundaries_key(p)))["customers"] == len(ids)
 
 
 def assert_changes_consistent(dep: Deployment, exp: pd.DataFrame, bootstrap: str, strict: bool = True) -> dict[str, int]:
@@ -255,7 +257,7 @@ def assert_changes_consistent(dep: Deployment, exp: pd.DataFrame, bootstrap: str
         row = exp.loc[cid]
         assert (last["segment"], last["r_score"], last["f_score"], last["m_score"]) == (
             row.segment, row.r_score, row.f_score, row.m_score), cid
-        stored = dep.redis.hget(f"{dep.prefix}:customer:{cid}", "version")
+        stored = dep.redis.hget(keys.customer_key(dep.prefix, cid), "version")
         assert int(stored) >= last["version"]
         counts[cid] = len(chain)
     return counts

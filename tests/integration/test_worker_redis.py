@@ -8,8 +8,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from stream_app.core.quintiles import cut_ranks
-from stream_app.sinks.redis_profiles import KEPT, SAME, STALE, WRITTEN, ProfileWrite, ProfileWriter
-from stream_app.worker.boundaries import BoundaryStore, Published
+from stream_app.core.profile import ProfileWrite, WriteStatus
+from stream_app.redis.boundaries import BoundaryStore
+from stream_app.redis.profiles import ProfileWriter
+from stream_app.worker.boundaries import Published
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +36,10 @@ def test_versions_never_go_back_and_segment_sets_follow(redis_url, redis_client,
         return first, again, older, newer, leave
 
     first, again, older, newer, leave = asyncio.run(go())
-    assert [s for s, _ in first] == [WRITTEN, WRITTEN]
-    assert again == [(SAME, 1)]
-    assert [s for s, _ in older] == [STALE, STALE]
-    assert newer == [(WRITTEN, 0)] and leave == [(WRITTEN, 0)]
+    assert [s for s, _ in first] == [WriteStatus.WRITTEN, WriteStatus.WRITTEN]
+    assert again == [(WriteStatus.SAME, 1)]
+    assert [s for s, _ in older] == [WriteStatus.STALE, WriteStatus.STALE]
+    assert newer == [(WriteStatus.WRITTEN, 0)] and leave == [(WriteStatus.WRITTEN, 0)]
     r = redis_client
     assert r.hget(f"{p}:customer:a", "version") == b"4" and r.hget(f"{p}:customer:a", "segment") == b"at_risk"
     assert r.smembers(f"{p}:segment:at_risk") == {b"a"}
@@ -87,7 +89,7 @@ def test_a_replay_under_newer_boundaries_keeps_the_profile_when_its_scoring_is_u
         await client.aclose()
         return replay
 
-    assert asyncio.run(go()) == [(KEPT, 1), (WRITTEN, 0)]
+    assert asyncio.run(go()) == [(WriteStatus.KEPT, 1), (WriteStatus.WRITTEN, 0)]
     r = redis_client
     assert r.hmget(f"{p}:customer:a", "boundaries_version", "version") == [b"1", b"5"]
     assert r.hmget(f"{p}:customer:b", "boundaries_version", "version", "r_score") == [b"2", b"6", b"5"]

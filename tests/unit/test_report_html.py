@@ -211,7 +211,3 @@ def test_profiles_frame_from_hashes_equals_the_batch_frame(scored):
     r = rules.load()
     assert [r.membership(p) for p in df.to_dict("records")] == [x.split(";") if x else [] for x in scored["audiences"]]
 
-
-def test_key_pattern_escapes_glob_characters():
-    assert redis_source.key_pattern("rfm") == "rfm:customer:*"
-    assert redis_source.key_pattern("a*b[1]?") == r"a\*b\[1\]\?:customer:*"

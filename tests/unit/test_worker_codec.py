@@ -20,9 +20,10 @@ from stream_app.errors import BadEvent
 from stream_app.sinks.dead_letter import dead_letter
 from stream_app.sinks.kafka_changes import change_event
 from stream_app.core import stored as codec
-from stream_app.worker import control
-from stream_app.worker.boundaries import Published, cuts_from_reply, recompute_due
 from stream_app.core.stored import Stored
+from stream_app.redis.boundaries import cuts_from_reply
+from stream_app.worker import control
+from stream_app.worker.boundaries import Published, recompute_due
 
 events = st.builds(
     OrderEvent,

@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stream_app.settings import Settings
-from stream_app.sinks.redis_profiles import RedisDataLost
+from stream_app.redis.profiles import RedisDataLost
 from stream_app.worker.outage import RepeatFilter, Throttled, describe
 
 

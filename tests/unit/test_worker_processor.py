@@ -1,9 +1,9 @@
 """The batch processor without servers: a dict for the Table, a Python twin of the Redis script.
 
-The twin judges each write with core/profile.judge, the rule the Lua script
-follows (refuse an older (seq, boundaries version), treat an equal one as
-done, keep an identical rescore), so these tests pin the processor's side of
-the contract; tests/integration/test_worker_redis.py pins the script.
+The twin applies the rule the Lua script follows (stream_app/core/profile.py's judge: refuse an older
+(seq, boundaries version), treat an equal one as done, keep an unchanged rescore) so these tests pin the
+processor's side of the contract; tests/integration/redis/test_profile_script.py pins the script to the
+same rule.
 """
 
 from __future__ import annotations
@@ -62,28 +62,26 @@ class TwinSinks:
     async def write_profiles(self, writes):
         out = []
         for w in writes:
-            old = self.profiles.get(w.customer_id)
-            status = judge(w, self._stored(old))  # the one write rule, as the Lua script follows it
-            if status is not WriteStatus.WRITTEN:
-                out.append((status, old["bv"]))
-                continue
-            self.profiles[w.customer_id] = {"seq": w.seq, "bv": w.boundaries_version, "segment": w.segment,
-                                            "ranks": w.ranks, "audiences": w.audiences,
-                                            **dict(zip(w.fields[::2], w.fields[1::2]))}
-            out.append((WriteStatus.WRITTEN, 0))
+            status = judge(w, self._stored(w.customer_id))
+            if status is WriteStatus.WRITTEN:
+                self.profiles[w.customer_id] = {"seq": w.seq, "bv": w.boundaries_version, "segment": w.segment,
+                                                "ranks": w.ranks, "audiences": w.audiences,
+                                                **dict(zip(w.fields[::2], w.fields[1::2]))}
+                out.append((status, 0))
+            else:
+                out.append((status, self.profiles[w.customer_id]["bv"]))
         return out
 
-    async def read_profiles(self, customer_ids):
-        return [self._stored(self.profiles.get(cid)) for cid in customer_ids]
-
-    @staticmethod
-    def _stored(old):
-        """A profile as the read script returns it (None: Redis holds none)."""
+    def _stored(self, cid):
+        old = self.profiles.get(cid)
         if old is None:
             return None
         scores = tuple(old.get(k) for k in ("r_score", "f_score", "m_score", "aov_score"))
         return StoredProfile(old["seq"], old["bv"], old["segment"] or None,
                              scores if scores[0] is not None else None, tuple(old["audiences"]))
+
+    async def read_profiles(self, customer_ids):
+        return [self._stored(cid) for cid in customer_ids]
 
     async def publish(self, changes, dead, audience=()):
         self.changes += [orjson.loads(v) for _, v in changes]

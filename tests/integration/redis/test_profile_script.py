@@ -1,0 +1,41 @@
+"""The write rule in Lua, case by case from the table Python's ``judge`` is also tested with.
+
+Each case runs under its own prefix on the real Redis: ``case.before`` (if any) is written first through
+the same ProfileWriter the worker uses, then ``case.write``, whose status must be the table's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from stream_app.core.profile import WriteStatus
+from stream_app.redis.profiles import ProfileWriter
+from tests.cases.write_rule import CASES
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_the_script_follows_the_rule_table(case, redis_url, redis_prefix):
+    async def go():
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            writer = ProfileWriter(client, redis_prefix)
+            if case.before is not None:
+                assert await writer.write([case.before]) == [(WriteStatus.WRITTEN, 0)]
+            [(status, stored_bv)] = await writer.write([case.write])
+            read = await writer.read([case.write.customer_id])
+            return status, stored_bv, read[0]
+        finally:
+            await client.aclose()
+
+    status, stored_bv, stored = asyncio.run(go())
+    assert status is case.status
+    written = case.write if status is WriteStatus.WRITTEN else case.before
+    # what Redis holds afterwards: the write if it was applied, else what was there (its version kept)
+    assert (stored.seq, stored.boundaries_version, stored.segment) == (
+        written.seq, written.boundaries_version, written.segment or None)
+    assert stored_bv == (0 if status is WriteStatus.WRITTEN else case.before.boundaries_version)
