@@ -17,10 +17,12 @@ from stream_app.cli.messages import report_skipped
 @options.AUDIENCES
 @options.AS_OF
 @options.TIES
-def audiences_cmd(input_path: str, fmt: str, out_dir: str, audiences_file: str | None, as_of: str | None, ties: str) -> None:
+def audiences_cmd(input_path: str, fmt: str, out_dir: str, audiences_file: str | None, as_of: str | None,
+                  ties: str) -> None:
     """Write each audience's customer ids (sorted) to DIR/NAME.csv and print the audience sizes."""
     scored = api.score_file(input_path, fmt, as_of=as_of, ties=ties, audiences=audiences_file)
     report_skipped(scored.skipped)
     written = write_lists(scored.customers, scored.rules, out_dir)
     click.echo(format_sizes(sizes(scored.customers, scored.rules)))
-    click.echo(f"{len(scored.customers):,} customers scored; wrote {len(written)} audience files to {out_dir}", err=True)
+    click.echo(f"{len(scored.customers):,} customers scored; wrote {len(written)} audience files to {out_dir}",
+               err=True)

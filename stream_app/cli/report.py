@@ -47,7 +47,8 @@ def report_cmd(input_path: str | None, fmt: str | None, from_redis: bool, out: s
     else:
         if not fmt:
             raise BadInput("--format is required with INPUT", source="report")
-        scored = api.score_file(input_path, fmt, as_of=as_of, ties=ties, audiences=audiences_file)  # type: ignore[arg-type]
+        scored = api.score_file(input_path, fmt, as_of=as_of, ties=ties,  # type: ignore[arg-type]
+                                audiences=audiences_file)
         report_skipped(scored.skipped)
         customers, rules = scored.customers, scored.rules
         source = f"{input_path} ({fmt})"
