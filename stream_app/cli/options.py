@@ -29,8 +29,7 @@ INPUT = click.argument("input_path", metavar="INPUT")
 def format_option(formats: Sequence[str] = api.FORMATS, help: str = "input format",  # noqa: A002
                   required: bool = True) -> Callable[[F], F]:
     """--format: which reader INPUT needs (`events` takes only the datasets, which are not already events)."""
-    return click.option("--format", "fmt", type=click.Choice(list(formats)), required=required,
-                        default=None, help=help)
+    return click.option("--format", "fmt", type=click.Choice(list(formats)), required=required, help=help)
 
 
 #: --format of the commands that read any input format
@@ -43,7 +42,10 @@ AUDIENCES = click.option("--audiences", "audiences_file", default=None, metavar=
                          help="audience rules file [env: RFM_AUDIENCES] (default: the packaged rules)")
 
 
-def out_option(help: str, *dest: str, **attrs: Any) -> Callable[[F], F]:  # noqa: A002
-    """--out, required everywhere; what it names (a table, a folder, a page) is the command's to say."""
-    return click.option("--out", *dest, required=True, help=help, **attrs)
+def out_option(help: str, *names: str, **attrs: Any) -> Callable[[F], F]:  # noqa: A002
+    """--out, required everywhere; what it names (a table, a folder, a page) is the command's to say.
+
+    ``names`` and ``attrs`` go to click as they are: `audiences` keeps its folder in ``out_dir``, shown as DIR.
+    """
+    return click.option("--out", *names, required=True, help=help, **attrs)
 
