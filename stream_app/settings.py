@@ -83,15 +83,15 @@ class Settings:
     dead_letter_topic: str = field(default_factory=lambda: env("RFM_DEAD_LETTER_TOPIC"))
     audience_topic: str = field(default_factory=lambda: env("RFM_AUDIENCE_TOPIC"))
     redis_prefix: str = field(default_factory=lambda: env("RFM_REDIS_PREFIX"))
-    recompute_interval: float = field(default_factory=lambda: _number("RFM_RECOMPUTE_INTERVAL", float))
-    partitions: int = field(default_factory=lambda: _number("RFM_PARTITIONS", int))
+    recompute_interval: float = field(default_factory=lambda: _number("RFM_RECOMPUTE_INTERVAL", float, above=0))
+    partitions: int = field(default_factory=lambda: _number("RFM_PARTITIONS", int, above=0))
     store: str = field(default_factory=lambda: env("RFM_STORE"))
     data_dir: Path = field(default_factory=lambda: Path(env("RFM_DATA_DIR")))
     run_dir: Path = field(default_factory=lambda: Path(env("RFM_RUN_DIR")))
     cache_dir: Path = field(default_factory=lambda: Path(env("RFM_CACHE_DIR")))
     segments_file: str = field(default_factory=lambda: env("RFM_SEGMENTS"))
     audiences_file: str = field(default_factory=lambda: env("RFM_AUDIENCES"))
-    replication_factor: int = field(default_factory=lambda: _number("RFM_REPLICATION_FACTOR", int))
+    replication_factor: int = field(default_factory=lambda: _number("RFM_REPLICATION_FACTOR", int, above=0))
     kafka_security_protocol: str = field(default_factory=lambda: env("KAFKA_SECURITY_PROTOCOL").upper())
     kafka_sasl_mechanism: str = field(default_factory=lambda: env("KAFKA_SASL_MECHANISM").upper())
     kafka_sasl_username: str = field(default_factory=lambda: env("KAFKA_SASL_USERNAME"))
@@ -100,7 +100,7 @@ class Settings:
     kafka_ssl_certfile: str = field(default_factory=lambda: env("KAFKA_SSL_CERTFILE"))
     kafka_ssl_keyfile: str = field(default_factory=lambda: env("KAFKA_SSL_KEYFILE"))
     web_host: str = field(default_factory=lambda: env("RFM_WEB_HOST"))
-    web_port: int = field(default_factory=lambda: _number("RFM_WEB_PORT", int, zero_allowed=True))
+    web_port: int = field(default_factory=lambda: _number("RFM_WEB_PORT", int, at_least=0))
     log_format: str = field(default_factory=lambda: env("RFM_LOG_FORMAT"))
 
     def __repr__(self) -> str:  # the dataclass repr would show REDIS_URL's password
@@ -109,17 +109,22 @@ class Settings:
         return f"Settings(app_id={self.app_id!r}, kafka={self.kafka_bootstrap!r}, redis={mask_url(self.redis_url)!r})"
 
 
-def _number(name: str, kind: type, zero_allowed: bool = False) -> int | float:
-    """A positive number (or 0 where 0 means "off") from the environment; anything else is a one-line error
-    naming the variable."""
+def _number(name: str, kind: type, *, above: float | None = None, at_least: float | None = None) -> int | float:
+    """A number from the environment, greater than ``above`` or at least ``at_least``.
+
+    Anything else is a one-line error naming the variable. A bound, not a flag, so that each field says
+    which values it takes (RFM_WEB_PORT ``at_least=0``, where 0 means "off").
+    """
     text = env(name).strip()
     try:
         value = kind(text)
     except ValueError:
         what = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{name}: {text!r} is not {what}") from None
-    if not (value >= 0 if zero_allowed else value > 0):
-        raise ConfigError(f"{name}: {text!r} must be {'0 or more' if zero_allowed else 'greater than 0'}")
+    if above is not None and not value > above:
+        raise ConfigError(f"{name}: {text!r} must be greater than {above}")
+    if at_least is not None and not value >= at_least:
+        raise ConfigError(f"{name}: {text!r} must be {at_least} or more")
     return value
 
 

@@ -347,25 +347,13 @@ event_values = {
 }
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(objs=st.lists(st.fixed_dictionaries({}, optional=event_values), min_size=1, max_size=5), as_csv=st.booleans())
-def test_random_events_give_a_table_or_one_error_line(tmp_path, capsys, objs, as_csv):
+def _events_file(objs: list[dict], as_csv: bool) -> tuple[str, str]:
     if as_csv:
         keys = sorted(event_values)
-        src = tmp_path / "fuzz.csv"
-        src.write_text("\n".join([",".join(keys)] + [",".join(
+        return "fuzz.csv", "\n".join([",".join(keys)] + [",".join(
             _cell("" if o.get(k) is None else json.dumps(o[k]) if isinstance(o[k], list) else str(o[k])) for k in keys)
-            for o in objs]) + "\n", encoding="utf-8")
-    else:
-        src = tmp_path / "fuzz.jsonl"
-        src.write_text("\n".join(json.dumps(o, ensure_ascii=False) for o in objs) + "\n", encoding="utf-8")
-    out = tmp_path / "fuzz.out.csv"
-    out.unlink(missing_ok=True)
-    code = main(["batch", str(src), "--format", "events", "--out", str(out)])
-    err = capsys.readouterr().err
-    assert code in (0, 2) and (code == 0) == out.exists()
-    if code == 2:
-        assert err.count("error: ") == 1 and err.startswith(f"error: {src}, line ") and len(err.splitlines()) == 1, err
+            for o in objs]) + "\n"
+    return "fuzz.jsonl", "\n".join(json.dumps(o, ensure_ascii=False) for o in objs) + "\n"
 
 
 flo_cells = {
@@ -380,18 +368,33 @@ flo_cells = {
 }
 
 
+def _flo_file(rows: list[dict]) -> tuple[str, str]:
+    return "fuzz.csv", "\n".join([FLO_HEADER] + [flo_row(**r) for r in rows]) + "\n"
+
+
+event_files = st.builds(_events_file, st.lists(st.fixed_dictionaries({}, optional=event_values), min_size=1, max_size=5),
+                        st.booleans())
+flo_files = st.builds(_flo_file, st.lists(st.fixed_dictionaries(flo_cells), min_size=1, max_size=4))
+#: format -> (random files as (name, text), what follows the file name in an error line: events name the line)
+RANDOM_FILES = {"events": (event_files, ", line "), "flo": (flo_files, "")}
+
+
+@pytest.mark.parametrize("fmt", sorted(RANDOM_FILES))
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.fixed_dictionaries(flo_cells), min_size=1, max_size=4))
-def test_random_flo_rows_give_a_table_or_one_error_line(tmp_path, capsys, rows):
-    src = tmp_path / "fuzz.csv"
-    src.write_text("\n".join([FLO_HEADER] + [flo_row(**r) for r in rows]) + "\n", encoding="utf-8")
+@given(data=st.data())
+def test_random_files_give_a_table_or_one_error_line(tmp_path, capsys, fmt, data):
+    files, after_name = RANDOM_FILES[fmt]
+    name, text = data.draw(files, label="file")
+    src = tmp_path / name
+    src.write_text(text, encoding="utf-8")
     out = tmp_path / "fuzz.out.csv"
     out.unlink(missing_ok=True)
-    code = main(["batch", str(src), "--format", "flo", "--out", str(out)])
+    code = main(["batch", str(src), "--format", fmt, "--out", str(out)])
     err = capsys.readouterr().err
     assert code in (0, 2) and (code == 0) == out.exists()
     if code == 2:
-        assert err.count("error: ") == 1 and err.startswith(f"error: {src}") and len(err.splitlines()) == 1, err
+        assert err.count("error: ") == 1 and len(err.splitlines()) == 1, err
+        assert err.startswith(f"error: {src}{after_name}"), err
 
 
 @pytest.mark.parametrize("us,text", [(-62_135_596_800_000_000, "0001-01-01T00:00:00Z"),

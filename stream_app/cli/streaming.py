@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from stream_app.adapters import registry
+from stream_app.cli import options
 from stream_app.settings import load
 
 
@@ -41,8 +41,8 @@ def worker_cmd(batch_size: int, batch_wait: float, web_port: int | None, logleve
 
 
 @click.command("replay")
-@click.argument("input_path", metavar="INPUT")
-@click.option("--format", "fmt", type=click.Choice(registry.FORMATS), required=True, help="input format")
+@options.INPUT
+@options.FORMAT
 @click.option("--rate", type=float, default=None, help="events per second (default: as fast as possible)")
 @click.option("--limit", type=int, default=None, help="send at most N events")
 @click.option("--quiet", is_flag=True, help="no progress bar")
@@ -122,7 +122,7 @@ def segments_cmd() -> None:
 @click.option("--customers", type=int, default=50_000, show_default=True)
 @click.option("--events", type=int, default=200_000, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--out", required=True, help="JSON Lines file of canonical events ('-' for stdout)")
+@options.out_option("JSON Lines file of canonical events ('-' for stdout)")
 def generate_cmd(customers: int, events: int, seed: int, out: str) -> None:
     """Write a synthetic order stream: skewed frequency (Zipf-like) and log-normal amounts, in time order."""
     from stream_app.output import atomic_binary

@@ -52,5 +52,3 @@ def fetch_cmd() -> int:
         kafka.fetch_classpath(s, echo=click.echo)
     return 0
 
-
-stack = stack_group  # the name stream_app.commands registers

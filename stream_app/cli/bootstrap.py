@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from stream_app.adapters import registry
+from stream_app.cli import options
 from stream_app.settings import load
 
 
 @click.command("bootstrap")
-@click.argument("input_path", metavar="INPUT")
-@click.option("--format", "fmt", type=click.Choice(registry.FORMATS), required=True, help="input format")
+@options.INPUT
+@options.FORMAT
 @click.option("--quiet", is_flag=True, help="no progress lines")
 @click.option("--stop-after", type=int, default=None, hidden=True,
               help="exit abruptly after this many writes, profiles then changelog records (tests of an interrupted load)")
