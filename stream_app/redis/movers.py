@@ -32,7 +32,8 @@ from stream_app.core.scoring import Boundaries
 from stream_app.sinks.redis_profiles import rank_key
 
 # KEYS[1] rank set. ARGV: lo flag ('' unbounded, '[' inclusive, '(' exclusive), lo value, lo member,
-# hi flag, hi value, hi member, page size. Returns member, score, member, score, ... in key order.
+# hi flag, hi value, hi member, page size. Returns the members in key order, then the last one's score (the
+# next page's cursor): one score, not one per member, as parsing the reply is most of a big page's cost.
 PAGE = """
 local k = KEYS[1]
 local function before(a, b)
@@ -63,7 +64,9 @@ if ARGV[4] ~= '' then stop = first_from(ARGV[5], ARGV[6], ARGV[4] == '(') end
 local page = tonumber(ARGV[7])
 if stop - start > page then stop = start + page end
 if stop <= start then return {} end
-return redis.call('ZRANGE', k, start, stop - 1, 'WITHSCORES')
+local out = redis.call('ZRANGE', k, start, stop - 1)
+out[#out + 1] = redis.call('ZSCORE', k, out[#out])
+return out
 """
 
 PAGE_SIZE = 5000
@@ -120,11 +123,11 @@ class MoverQuery:
         while open_:
             replies = await self._pages(open_)
             still: list[_Cursor] = []
-            for cursor, flat in zip(open_, replies):
-                for i in range(0, len(flat), 2):
-                    found.add(_text(flat[i]))
-                if len(flat) // 2 == self.page:
-                    last = (int(float(flat[-1])), _text(flat[-2]))
+            for cursor, reply in zip(open_, replies):
+                members = reply[:-1]
+                found.update(map(_text, members))
+                if len(members) == self.page:
+                    last = (int(float(reply[-1])), _text(members[-1]))
                     if cursor.after is not None and not last > cursor.after:
                         # a page that does not advance would repeat for ever: fail loudly instead
                         raise RuntimeError(f"the movers query of {cursor.key} did not advance past {cursor.after}")
