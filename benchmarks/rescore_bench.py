@@ -121,15 +121,15 @@ def run(n: int, changed: int, url: str, rng: np.random.Generator) -> None:
         everyone, everyone_s = movers(url, prefix, Boundaries(), new)
 
         agree = "yes" if found == differ else f"NO ({len(found ^ differ)} differ)"
-        print(f"{n:>10,} customers | index load {load_s:6.1f} s, Redis {per_customer:5.0f} B/customer for the rank index")
-        print(f"{'':>10}           | boundaries: first {old_s * 1000:6.1f} ms, after {changed} changed {new_s * 1000:6.1f} ms")
-        print(f"{'':>10}           | movers query: {len(found):,} movers in {movers_s * 1000:8.1f} ms  "
-              f"(same set as the full rescan: {agree}), scored in {score_movers_s * 1000:.1f} ms")
-        print(f"{'':>10}           | full rescan:  score_values over {n:,} customers in {rescan_s * 1000:8.1f} ms "
-              f"({len(differ):,} differ)")
-        print(f"{'':>10}           | everyone (no old cuts): {len(everyone):,} customers read in {everyone_s * 1000:8.1f} ms")
+        pad = " " * 21 + "|"
+        print(f"{n:>10,} customers | index load {load_s:.1f} s, Redis {per_customer:.0f} B/customer for the rank index")
+        print(f"{pad} boundaries: first {old_s * 1000:.1f} ms, after {changed} changed {new_s * 1000:.1f} ms")
+        print(f"{pad} movers query: {len(found):,} movers in {movers_s * 1000:.1f} ms "
+              f"(the full rescan's set: {agree}), scored in {score_movers_s * 1000:.1f} ms")
+        print(f"{pad} full rescan: score_values over {n:,} customers in {rescan_s * 1000:.1f} ms ({len(differ):,} differ)")
+        print(f"{pad} everyone (no old cuts): {len(everyone):,} customers read from the index in {everyone_s * 1000:.1f} ms")
         if len(everyone) != n:
-            print(f"{'':>10}           | WARNING: the everyone query returned {len(everyone):,}, not {n:,}")
+            print(f"{pad} WARNING: the everyone query returned {len(everyone):,}, not {n:,}")
     finally:
         client.unlink(*(rank_key(prefix, d) for d in DIMENSIONS))
         client.close()

@@ -89,3 +89,30 @@ def moves(old: Boundaries, new: Boundaries, ranks: RankValues, cid: str) -> bool
     """Whether a customer with these rank values scores differently under ``new`` than under ``old``."""
     spans = intervals(old, new)
     return any(within(spans[d], (value, cid)) for d, value in zip(DIMENSIONS, ranks))
+
+
+def merged(spans: list[Interval]) -> list[Interval]:
+    """The union of one dimension's ``(lo, hi]`` intervals, as disjoint ascending ones."""
+    if any(s.lo is None or s.hi is None for s in spans):
+        return [EVERY_KEY]
+    out: list[Interval] = []
+    for s in sorted(spans, key=lambda s: s.lo):  # type: ignore[arg-type, return-value]
+        if out and s.lo <= out[-1].hi:  # type: ignore[operator]
+            out[-1] = Interval(out[-1].lo, max(out[-1].hi, s.hi))  # type: ignore[type-var]
+        else:
+            out.append(s)
+    return out
+
+
+def chain_intervals(chain: list[Boundaries]) -> dict[str, list[Interval]]:
+    """Where a customer scored under *any* version of ``chain`` may score differently under its last one.
+
+    A customer whose scores under versions u and w differ has them differ between some two consecutive
+    versions in between, so the union of the consecutive moves covers every customer that some writer may
+    have scored with an intermediate version: what a new owner must compare with Redis after a takeover.
+    (It is not exact: a customer that moved and moved back is in it, and a rescore finds it unchanged.)
+    """
+    if len(chain) < 2:
+        return {d: [] for d in DIMENSIONS}
+    pairs = [intervals(a, b) for a, b in zip(chain, chain[1:])]
+    return {d: merged([s for p in pairs for s in p[d]]) for d in DIMENSIONS}

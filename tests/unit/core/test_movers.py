@@ -5,7 +5,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_app.core.movers import EVERY_KEY, Interval, intervals, moves, rescores_everyone
+from stream_app.core.movers import EVERY_KEY, Interval, chain_intervals, intervals, moves, rescores_everyone, within
 from stream_app.core.quintiles import DIMENSIONS, Cuts, cuts_from_sorted
 from stream_app.core.scoring import Boundaries
 
@@ -113,3 +113,20 @@ def test_few_movers_in_a_large_population_after_a_steady_stream_recompute():
         expected = changed(old, new, after)
         assert found(old, new, after) == expected
         assert 0 < len(expected) < len(after) // 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(populations, min_size=2, max_size=5), populations)
+def test_a_chain_of_moves_covers_everyone_scored_differently_under_some_version(chain_populations, customers):
+    chain = [boundaries(p, v + 1) for v, p in enumerate(chain_populations)]
+    spans = chain_intervals(chain)
+    last = chain[-1]
+    everyone = with_cut_customers(customers, *chain)
+    for cid, v in everyone.items():
+        differs = any(b.score_values(cid, v) != last.score_values(cid, v) for b in chain)
+        inside = any(within(spans[d], (value, cid)) for d, value in zip(DIMENSIONS, v))
+        assert inside or not differs, (cid, v)
+    for d in DIMENSIONS:
+        assert all(a.hi < b.lo for a, b in zip(spans[d], spans[d][1:]))
+    if len(chain) == 2:
+        assert spans == intervals(chain[0], chain[1])
