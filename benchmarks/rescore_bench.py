@@ -126,8 +126,10 @@ def run(n: int, changed: int, url: str, rng: np.random.Generator) -> None:
         print(f"{pad} boundaries: first {old_s * 1000:.1f} ms, after {changed} changed {new_s * 1000:.1f} ms")
         print(f"{pad} movers query: {len(found):,} movers in {movers_s * 1000:.1f} ms "
               f"(the full rescan's set: {agree}), scored in {score_movers_s * 1000:.1f} ms")
-        print(f"{pad} full rescan: score_values over {n:,} customers in {rescan_s * 1000:.1f} ms ({len(differ):,} differ)")
-        print(f"{pad} everyone (no old cuts): {len(everyone):,} customers read from the index in {everyone_s * 1000:.1f} ms")
+        print(f"{pad} full rescan: score_values over {n:,} customers in {rescan_s * 1000:.1f} ms "
+              f"({len(differ):,} differ)")
+        print(f"{pad} everyone (no old cuts): {len(everyone):,} customers read from the index "
+              f"in {everyone_s * 1000:.1f} ms")
         if len(everyone) != n:
             print(f"{pad} WARNING: the everyone query returned {len(everyone):,}, not {n:,}")
     finally:
