@@ -35,7 +35,7 @@ from stream_app.settings import load  # noqa: E402
 from stream_app.sinks.redis_profiles import rank_key  # noqa: E402
 from stream_app.worker.boundaries import READ_CUTS, cuts_from_reply  # noqa: E402
 
-#: bytes of Redis and of this process per customer, measured at 1M and rounded up, to decide whether a size fits
+#: bytes per customer to decide whether a size fits: at 1M, Redis took 436 for the index and this process 440
 BYTES_PER_CUSTOMER = 1200
 
 
