@@ -32,8 +32,8 @@ from stream_app.core.quintiles import DIMENSIONS  # noqa: E402
 from stream_app.core.scoring import Boundaries  # noqa: E402
 from stream_app.redis.movers import MoverQuery  # noqa: E402
 from stream_app.settings import load  # noqa: E402
-from stream_app.sinks.redis_profiles import rank_key  # noqa: E402
-from stream_app.worker.boundaries import READ_CUTS, cuts_from_reply  # noqa: E402
+from stream_app.redis.keys import rank_key  # noqa: E402
+from stream_app.redis.boundaries import BoundaryStore  # noqa: E402
 
 #: bytes per customer to decide whether a size fits: at 1M, Redis took 436 for the index and this process 440
 BYTES_PER_CUSTOMER = 1200
@@ -68,10 +68,18 @@ def write_index(client: redis.Redis, prefix: str, ids: list[str], values: np.nda
         pipe.execute()
 
 
-def read_boundaries(client: redis.Redis, prefix: str, version: int) -> tuple[Boundaries, float]:
+def read_boundaries(url: str, prefix: str, version: int) -> tuple[Boundaries, float]:
+    async def go() -> tuple[int, int, dict]:
+        aclient = aioredis.from_url(url)
+        try:
+            return await BoundaryStore(aclient, prefix).read_cuts()
+        finally:
+            await aclient.aclose()
+
     t0 = time.perf_counter()
-    _, n, cuts = cuts_from_reply(client.eval(READ_CUTS, 0, prefix))
+    _, n, cuts = asyncio.run(go())
     return Boundaries(cuts=cuts, customers=n, version=version), time.perf_counter() - t0
+
 
 
 def movers(url: str, prefix: str, old: Boundaries, new: Boundaries) -> tuple[set[str], float]:
@@ -97,7 +105,7 @@ def run(n: int, changed: int, url: str, rng: np.random.Generator) -> None:
         write_index(client, prefix, ids, values)
         load_s = time.perf_counter() - t0
         per_customer = (int(client.info("memory")["used_memory"]) - mem0) / n
-        old, old_s = read_boundaries(client, prefix, 1)
+        old, old_s = read_boundaries(url, prefix, 1)
 
         # a steady stream between two recomputes: a few hundred customers order again
         rows = rng.choice(n, changed, replace=False)
@@ -106,7 +114,7 @@ def run(n: int, changed: int, url: str, rng: np.random.Generator) -> None:
         values[rows, 2] += rng.integers(500, 20_000, changed)
         values[rows, 3] = (2 * values[rows, 2] + values[rows, 1]) // (2 * values[rows, 1])
         write_index(client, prefix, ids, values, rows)
-        new, new_s = read_boundaries(client, prefix, 2)
+        new, new_s = read_boundaries(url, prefix, 2)
 
         found, movers_s = movers(url, prefix, old, new)
         t0 = time.perf_counter()

@@ -29,7 +29,7 @@ from redis.exceptions import NoScriptError
 from stream_app.core.movers import Interval, intervals, rescores_everyone
 from stream_app.core.quintiles import Key
 from stream_app.core.scoring import Boundaries
-from stream_app.sinks.redis_profiles import rank_key
+from stream_app.redis.keys import rank_key
 
 # KEYS[1] rank set. ARGV: lo flag ('' unbounded, '[' inclusive, '(' exclusive), lo value, lo member,
 # hi flag, hi value, hi member, page size. Returns the members in key order, then the last one's score (the

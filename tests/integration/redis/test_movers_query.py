@@ -10,7 +10,7 @@ from stream_app.core.movers import Interval
 from stream_app.core.quintiles import DIMENSIONS, Cuts, cuts_from_sorted
 from stream_app.core.scoring import Boundaries
 from stream_app.redis.movers import MoverQuery
-from stream_app.sinks.redis_profiles import rank_key
+from stream_app.redis.keys import rank_key
 
 pytestmark = pytest.mark.integration
 
