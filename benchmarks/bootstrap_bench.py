@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stream_app.settings import load  # noqa: E402
-from stream_app.worker.synthetic import generate_lines  # noqa: E402
+from stream_app.tools.synthetic import generate_lines  # noqa: E402
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ from stream_app.adapters import registry  # noqa: E402
 from stream_app.stack.private import private_stack  # noqa: E402
 from stream_app.settings import Settings  # noqa: E402
 from stream_app.stack.process import rss_mb  # noqa: E402
-from stream_app.worker.sync import end_offsets  # noqa: E402
+from stream_app.tools.sync import end_offsets  # noqa: E402
 
 #: growth after the warm-up that still counts as flat: the larger of these two
 FLAT_MB = 25.0

@@ -45,8 +45,8 @@ from stream_app.worker import control  # noqa: E402
 from stream_app.worker.boundaries import Published  # noqa: E402
 from stream_app.worker.messages import Msg  # noqa: E402
 from stream_app.worker.processor import Processor  # noqa: E402
-from stream_app.worker.synthetic import generate  # noqa: E402
-from stream_app.worker.topics import ensure_topics  # noqa: E402
+from stream_app.tools.synthetic import generate  # noqa: E402
+from stream_app.kafka.topics import ensure_topics  # noqa: E402
 
 
 def decode_agent_main() -> None:
@@ -294,7 +294,7 @@ def main() -> None:
                            args.events, tmp / "worker.log")
     print(f"rfm-stream worker ({args.store}): {rate:,.0f} events/s = {rate / dec_rate:.0%} of decode-only")
     from stream_app.settings import Settings
-    from stream_app.worker.sync import sync
+    from stream_app.tools.sync import sync
 
     t0 = time.perf_counter()
     sync(Settings(kafka_bootstrap=s.kafka_bootstrap, redis_url=s.redis_url, app_id=w_env["RFM_APP_ID"],

@@ -8,7 +8,6 @@ Kafka client (about half a second). A new command adds one line to COMMANDS.
 from __future__ import annotations
 
 import importlib
-import sys
 from dataclasses import dataclass
 
 import click

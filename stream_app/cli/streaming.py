@@ -50,7 +50,7 @@ def replay_cmd(input_path: str, fmt: str, rate: float | None, limit: int | None,
     """Send a dataset's events in time order to the orders topic, keyed by customer_id."""
     from tqdm import tqdm
 
-    from stream_app.worker.replay import replay
+    from stream_app.tools.replay import replay
 
     def bar(total: int):
         return tqdm(total=total, unit="ev", disable=quiet or not sys.stderr.isatty(), file=sys.stderr)
@@ -65,7 +65,7 @@ def replay_cmd(input_path: str, fmt: str, rate: float | None, limit: int | None,
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="seconds before giving up (exit 3)")
 def sync_cmd(timeout: float) -> int:
     """Return once every event produced so far is consumed, a recompute covers it, and Redis reflects it."""
-    from stream_app.worker.sync import SyncTimeout, sync
+    from stream_app.tools.sync import SyncTimeout, sync
 
     def show(state) -> None:  # one line, rewritten in place: only for a person watching a terminal
         done = sum(1 for v in (state.rescored or {}).values() if v >= state.version) if state.version else 0
@@ -92,7 +92,7 @@ def sync_cmd(timeout: float) -> int:
 @click.argument("customer_id")
 def customer_cmd(customer_id: str) -> int:
     """Print a customer's profile from Redis."""
-    from stream_app.worker.inspect import profile
+    from stream_app.tools.lookup import profile
 
     prof = profile(load(), customer_id)
     if not prof:
@@ -107,7 +107,7 @@ def customer_cmd(customer_id: str) -> int:
 @click.command("segments")
 def segments_cmd() -> None:
     """Print the size of every segment, from Redis."""
-    from stream_app.worker.inspect import segment_sizes
+    from stream_app.tools.lookup import segment_sizes
 
     sizes = segment_sizes(load())
     total = sum(sizes.values()) or 1
@@ -126,7 +126,7 @@ def segments_cmd() -> None:
 def generate_cmd(customers: int, events: int, seed: int, out: str) -> None:
     """Write a synthetic order stream: skewed frequency (Zipf-like) and log-normal amounts, in time order."""
     from stream_app.output import atomic_binary
-    from stream_app.worker.synthetic import generate_lines
+    from stream_app.tools.synthetic import generate_lines
 
     with atomic_binary(out) as fh:
         for line in generate_lines(customers, events, seed):

@@ -11,7 +11,7 @@ from stream_app.errors import StackError
 from stream_app.settings import Settings
 from stream_app.redis.keys import boundaries_key, rescored_key
 from stream_app.worker.boundaries import Published
-from stream_app.worker.sync import end_offsets
+from stream_app.tools.sync import end_offsets
 
 
 @dataclass

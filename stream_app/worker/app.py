@@ -46,7 +46,7 @@ from stream_app.worker.redis_epoch import RedisEpoch
 from stream_app.worker import faust_internals
 from stream_app.worker.messages import Msg
 from stream_app.worker.processor import Processor, iter_partition
-from stream_app.worker.topics import CUSTOMERS_TABLE
+from stream_app.kafka.topics import CUSTOMERS_TABLE
 
 log = logging.getLogger("rfm_stream.worker")
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, KafkaError, ProducerSendError, ConnectionError)
@@ -365,7 +365,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
 
 def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> None:
     """Create the topics, build the app and run a Faust worker in this process until stopped."""
-    from stream_app.worker.topics import ensure_topics
+    from stream_app.kafka.topics import ensure_topics
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     partitions = ensure_topics(settings)

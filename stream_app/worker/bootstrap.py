@@ -55,7 +55,7 @@ from stream_app.settings import Settings
 from stream_app.core import stored as codec
 from stream_app.core.stored import Stored
 from stream_app.worker import control
-from stream_app.worker.topics import changelog_topic, ensure_topics
+from stream_app.kafka.topics import changelog_topic, ensure_topics
 
 IN_PROGRESS, DONE = "in progress", "done"
 #: customers per Redis write call and per progress step
@@ -297,7 +297,7 @@ def _ensure_changelog(settings: Settings, admin, consumer, partitions: int) -> N
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    from stream_app.worker.topics import wait_partitions
+    from stream_app.kafka.topics import wait_partitions
 
     topic = changelog_topic(settings)
     if topic not in consumer.topics():

@@ -32,8 +32,9 @@ from stream_app.core.segments import SegmentMap
 from stream_app.core.stored import Stored, remember
 from stream_app.core.validate import decode as decode_event
 from stream_app.errors import BadEvent
-from stream_app.sinks import audience_events, kafka_changes
-from stream_app.sinks.dead_letter import dead_letter, dead_letter_key
+from stream_app.kafka import audience_events
+from stream_app.kafka import changes as kafka_changes
+from stream_app.kafka.dead_letter import dead_letter, dead_letter_key
 from stream_app.worker import control
 from stream_app.worker.boundaries import Published
 from stream_app.worker.checkpoint import Checkpoint, Effects, Record

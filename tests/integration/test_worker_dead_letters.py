@@ -9,7 +9,7 @@ import pytest
 from kafka import KafkaProducer
 
 from stream_app.adapters import registry
-from stream_app.worker.topics import ensure_topics
+from stream_app.kafka.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -19,7 +19,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from stream_app.adapters import registry
 from stream_app.settings import Settings
 from stream_app.worker import control
-from stream_app.worker.topics import ensure_topics
+from stream_app.kafka.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 

@@ -17,8 +17,8 @@ from stream_app.core.quintiles import Cuts
 from stream_app.core.scoring import Boundaries
 from stream_app.core.validate import load_schema
 from stream_app.errors import BadEvent
-from stream_app.sinks.dead_letter import dead_letter
-from stream_app.sinks.kafka_changes import change_event
+from stream_app.kafka.dead_letter import dead_letter
+from stream_app.kafka.changes import change_event
 from stream_app.core import stored as codec
 from stream_app.core.stored import Stored
 from stream_app.redis.boundaries import cuts_from_reply

@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from stream_app.core.model import OrderEvent
 from stream_app.core.segments import SegmentMap
 from stream_app.core.validate import load_schema
-from stream_app.sinks.dead_letter import KEY_LIMIT, VALUE_LIMIT, dead_letter, dead_letter_key
+from stream_app.kafka.dead_letter import KEY_LIMIT, VALUE_LIMIT, dead_letter, dead_letter_key
 from stream_app.worker import control
 from stream_app.worker.app import server_fault
 from stream_app.worker.messages import Msg

@@ -14,7 +14,7 @@ from stream_app import connect
 from stream_app.adapters import registry
 from stream_app.core.model import OrderEvent
 from stream_app.settings import Settings
-from stream_app.worker.topics import ensure_topics
+from stream_app.kafka.topics import ensure_topics
 
 
 @dataclass

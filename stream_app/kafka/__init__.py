@@ -1,0 +1,1 @@
+"""Kafka: the topics rfm-stream creates and the messages it writes to them."""

@@ -1,1 +1,0 @@
-"""Where the streaming worker's results go: Redis profiles, segment-change events, dead letters."""
