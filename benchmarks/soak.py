@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from pathlib import Path
 
 import orjson
@@ -39,6 +38,7 @@ from stream_app.adapters import registry  # noqa: E402
 from stream_app.stack.private import private_stack  # noqa: E402
 from stream_app.settings import Settings  # noqa: E402
 from stream_app.stack.process import rss_mb  # noqa: E402
+from stream_app.worker.compare import redis_differences  # noqa: E402
 from stream_app.worker.sync import end_offsets  # noqa: E402
 
 #: growth after the warm-up that still counts as flat: the larger of these two
@@ -74,32 +74,6 @@ def behind(env: dict) -> int:
     finally:
         admin.close()
     return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in end_offsets(s).items())
-
-
-def differences(client: redis.Redis, prefix: str, expected) -> list[str]:
-    """How Redis differs from batch: customers whose profile differs, extra hashes, wrong set members."""
-    wrong: list[str] = []
-    ids = list(expected.index)
-    pipe = client.pipeline(transaction=False)
-    for cid in ids:
-        pipe.hmget(f"{prefix}:customer:{cid}", "segment", "r_score", "f_score", "m_score", "monetary", "frequency")
-    for cid, got in zip(ids, pipe.execute()):
-        row = expected.loc[cid]
-        want = [row.segment, str(row.r_score), str(row.f_score), str(row.m_score), row.monetary, str(row.frequency)]
-        if [g.decode() if g is not None else None for g in got] != want:
-            wrong.append(f"customer {cid}")
-    hashes = sum(1 for _ in client.scan_iter(match=f"{prefix}:customer:*", count=5000))
-    if hashes != len(ids):
-        wrong.append(f"{hashes} profiles in Redis, {len(ids)} in batch")
-    members: dict[str, set[str]] = defaultdict(set)
-    for cid, seg in expected["segment"].items():
-        members[seg].add(cid)
-    found = {k.decode()[len(prefix) + 9:] for k in client.scan_iter(match=f"{prefix}:segment:*", count=1000)}
-    for seg in found | set(members):
-        got = {m.decode() for m in client.smembers(f"{prefix}:segment:{seg}")}
-        if got != members.get(seg, set()):
-            wrong.append(f"segment {seg}: {len(got ^ members.get(seg, set()))} wrong members")
-    return wrong
 
 
 def main() -> int:
@@ -195,7 +169,7 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
             print(cli(env, "sync", "--timeout", str(args.sync_timeout)).strip(), f"(sync took {time.monotonic() - t_sync:.0f}s)",
                   flush=True)
             expected = batch.score(registry.read(str(stream), "events")).set_index("customer_id")
-            wrong = differences(client, prefix, expected)
+            wrong = redis_differences(client, prefix, expected)
             print(f"Redis against batch over the same {events:,} events: {len(expected):,} customers, "
                   f"{len(wrong)} differences{': ' + '; '.join(wrong[:5]) if wrong else ''}", flush=True)
             flat = report_flat(samples, args.warmup)
