@@ -20,6 +20,7 @@ import orjson
 
 from stream_app.core.fold import MAX_FACTS
 from stream_app.core.timeutil import format_us, parse_rfc3339
+from stream_app.errors import RfmError
 
 START_US = parse_rfc3339("2024-01-01T00:00:00Z")
 YEAR_US = 365 * 86_400_000_000
@@ -52,6 +53,11 @@ def capped_shares(weights: np.ndarray, most: float) -> np.ndarray:
 
 def generate(customers: int, events: int, seed: int = 7) -> Iterator[tuple[bytes, bytes]]:
     """(key, value) records."""
+    most = int(TAIL_CAP * MAX_FACTS) * customers
+    if events > most:
+        raise RfmError(f"{events:,} events are too many for {customers:,} customers: a customer may hold "
+                       f"{MAX_FACTS:,} orders and returns, and the synthetic stream keeps each under "
+                       f"{int(TAIL_CAP * MAX_FACTS):,}, so at most {most:,} events")
     rng = np.random.default_rng(seed)
     weights = rng.pareto(1.3, customers) + 1.0
     shares = capped_shares(weights, TAIL_CAP * MAX_FACTS / max(events, 1))

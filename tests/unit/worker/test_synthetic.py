@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from stream_app.core.fold import MAX_FACTS
+from stream_app.errors import RfmError
 from stream_app.worker.synthetic import TAIL_CAP, capped_shares, generate
 
 
 def test_no_customer_passes_the_limit_of_orders_and_returns():
-    """900,000 events of 10,000 customers: the uncapped Pareto tail gave one customer about 29,000."""
-    counts = Counter(key for key, _ in generate(10_000, 900_000, seed=11))
-    assert len(counts) == 10_000
+    """200,000 events of 2,000 customers: the uncut Pareto tail of this seed gives one customer about 8,300."""
+    counts = Counter(key for key, _ in generate(2_000, 200_000, seed=11))
+    assert len(counts) == 2_000
     busiest = max(counts.values())
     assert TAIL_CAP * MAX_FACTS * 0.9 < busiest <= MAX_FACTS  # the tail is cut, not flattened
 
@@ -34,3 +35,9 @@ def test_capped_shares_spread_the_excess_and_keep_the_order():
     assert capped_shares(np.array([5.0, 1.0]), most=0.5) == pytest.approx([0.5, 0.5])
     with pytest.raises(ValueError, match="cannot share"):
         capped_shares(np.ones(3), most=0.3)
+
+
+def test_more_events_than_the_customers_may_hold_is_a_clear_error():
+    with pytest.raises(RfmError, match="100,000 events are too many for 10 customers"):
+        next(generate(10, 100_000))
+    assert sum(1 for _ in generate(10, 40_000)) == 40_000  # 4,000 each: the most the cut allows
