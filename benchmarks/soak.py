@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from pathlib import Path
 
 import orjson
@@ -39,6 +38,8 @@ from stream_app.adapters import registry  # noqa: E402
 from stream_app.stack.private import private_stack  # noqa: E402
 from stream_app.settings import Settings  # noqa: E402
 from stream_app.stack.process import rss_mb  # noqa: E402
+from stream_app.redis.keys import boundaries_key, rescored_key  # noqa: E402
+from stream_app.tools.compare import redis_differences  # noqa: E402
 from stream_app.tools.sync import end_offsets  # noqa: E402
 
 #: growth after the warm-up that still counts as flat: the larger of these two
@@ -63,8 +64,8 @@ def cli(env: dict, *args: str, timeout: float = 3600) -> str:
     return proc.stdout + proc.stderr
 
 
-def behind(env: dict) -> int:
-    """Events on the orders topic the worker group has not committed yet."""
+def progress(env: dict) -> tuple[int, int, int]:
+    """(events committed by the worker group, events on the orders topic, its partitions)."""
     from kafka import KafkaAdminClient
 
     s = Settings(kafka_bootstrap=env["KAFKA_BOOTSTRAP"], orders_topic=env["RFM_ORDERS_TOPIC"], app_id=env["RFM_APP_ID"])
@@ -73,33 +74,42 @@ def behind(env: dict) -> int:
         committed = admin.list_group_offsets(s.app_id).get(s.app_id, {})
     finally:
         admin.close()
-    return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in end_offsets(s).items())
+    ends = end_offsets(s)
+    done = sum(min(end, committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+    return done, sum(ends.values()), len(ends)
 
 
-def differences(client: redis.Redis, prefix: str, expected) -> list[str]:
-    """How Redis differs from batch: customers whose profile differs, extra hashes, wrong set members."""
-    wrong: list[str] = []
-    ids = list(expected.index)
-    pipe = client.pipeline(transaction=False)
-    for cid in ids:
-        pipe.hmget(f"{prefix}:customer:{cid}", "segment", "r_score", "f_score", "m_score", "monetary", "frequency")
-    for cid, got in zip(ids, pipe.execute()):
-        row = expected.loc[cid]
-        want = [row.segment, str(row.r_score), str(row.f_score), str(row.m_score), row.monetary, str(row.frequency)]
-        if [g.decode() if g is not None else None for g in got] != want:
-            wrong.append(f"customer {cid}")
-    hashes = sum(1 for _ in client.scan_iter(match=f"{prefix}:customer:*", count=5000))
-    if hashes != len(ids):
-        wrong.append(f"{hashes} profiles in Redis, {len(ids)} in batch")
-    members: dict[str, set[str]] = defaultdict(set)
-    for cid, seg in expected["segment"].items():
-        members[seg].add(cid)
-    found = {k.decode()[len(prefix) + 9:] for k in client.scan_iter(match=f"{prefix}:segment:*", count=1000)}
-    for seg in found | set(members):
-        got = {m.decode() for m in client.smembers(f"{prefix}:segment:{seg}")}
-        if got != members.get(seg, set()):
-            wrong.append(f"segment {seg}: {len(got ^ members.get(seg, set()))} wrong members")
-    return wrong
+class RescoreWatch:
+    """Each boundaries version the leader publishes, and how long until every partition was rescored to it.
+
+    Read from Redis every half second: the version in ``{prefix}:boundaries``
+    and the per-partition versions in ``{prefix}:rescored``, so the times are
+    from publication to the last partition's rescore, to within a second.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str):
+        self.client, self.prefix = client, prefix
+        self.published: dict[int, float] = {}  # version -> when first seen
+        self.took: dict[int, tuple[float, float]] = {}  # version -> (when seen done, seconds it took)
+
+    def poll(self, partitions: int) -> None:
+        raw = self.client.get(boundaries_key(self.prefix))
+        now = time.monotonic()
+        version = orjson.loads(raw)["version"] if raw else 0
+        if version and version not in self.published:
+            self.published[version] = now
+        pending = [v for v in self.published if v not in self.took]
+        if pending and partitions:
+            done = {int(k): int(v) for k, v in self.client.hgetall(rescored_key(self.prefix)).items()}
+            low = min(done.get(p, 0) for p in range(partitions))
+            for v in pending:
+                if low >= v:
+                    self.took[v] = (now, now - self.published[v])
+
+    def between(self, start: float, end: float) -> tuple[int, list[float]]:
+        """How many versions were published in [start, end), and the rescore times of those finished in it."""
+        published = sum(1 for at in self.published.values() if start <= at < end)
+        return published, [took for at, took in self.took.values() if start <= at < end]
 
 
 def main() -> int:
@@ -156,35 +166,47 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
             pids = {"worker": worker.pid, "kafka": st.kafka_pid(), "redis": st.redis_pid()}
             samples: list[dict] = []
             cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+            watch = RescoreWatch(client, prefix)
+            partitions = 0
+            done0 = 0
             print(f"{'min':>5} {'worker MB':>9} {'kafka MB':>8} {'redis MB':>8} {'used_memory':>11} "
-                  f"{'customers':>9} {'version':>7} {'worker CPU':>10} {'kafka CPU':>9} {'behind':>8}", flush=True)
+                  f"{'customers':>9} {'version':>7} {'recomputes':>10} {'rescore s':>9} {'ev/s':>5} {'behind':>8} "
+                  f"{'worker CPU':>10} {'kafka CPU':>9} {'load':>4}", flush=True)
             last = t0
             while True:
                 while time.monotonic() < last + args.sample:
                     time.sleep(0.5)
-                lag = behind(env)
+                    watch.poll(partitions)
+                done_events, sent, partitions = progress(env)
+                lag = sent - done_events
                 done = replay.poll() is not None and lag == 0  # sampled until the worker has caught up
                 now = time.monotonic()
                 if worker.poll() is not None:
                     raise SystemExit(f"the worker exited with status {worker.returncode}; log: {log}")
                 cpu = {k: cpu_seconds(p) for k, p in pids.items()}
                 info = client.info("memory")
-                raw = client.get(f"{prefix}:boundaries")
+                recomputes, took = watch.between(last, now)
                 sample = {
                     "minute": (now - t0) / 60,
                     **{f"{k}_mb": rss_mb(p) for k, p in pids.items()},
                     "used_memory_mb": info["used_memory"] / 2**20,
                     "customers": client.zcard(f"{prefix}:rank:r"),
-                    "version": orjson.loads(raw)["version"] if raw else 0,
+                    "version": max(watch.published, default=0),
+                    "recomputes": recomputes,
+                    "rescore_max": max(took, default=0.0),
+                    "rate": (done_events - done0) / max(1e-9, now - last),
                     "worker_cpu": (cpu["worker"] - cpu0["worker"]) / max(1e-9, now - last),
                     "kafka_cpu": (cpu["kafka"] - cpu0["kafka"]) / max(1e-9, now - last),
                     "behind": lag,
+                    "load": os.getloadavg()[0],
                 }
-                cpu0, last = cpu, now
+                cpu0, last, done0 = cpu, now, done_events
                 samples.append(sample)
                 print(f"{sample['minute']:5.1f} {sample['worker_mb']:9.0f} {sample['kafka_mb']:8.0f} "
                       f"{sample['redis_mb']:8.0f} {sample['used_memory_mb']:9.1f}MB {sample['customers']:9,} "
-                      f"{sample['version']:7} {sample['worker_cpu']:9.0%} {sample['kafka_cpu']:9.0%} {lag:8,}", flush=True)
+                      f"{sample['version']:7} {recomputes:10} {sample['rescore_max']:9.1f} {sample['rate']:5.0f} "
+                      f"{lag:8,} {sample['worker_cpu']:9.0%} {sample['kafka_cpu']:9.0%} {sample['load']:4.1f}",
+                      flush=True)
                 if done or time.monotonic() - t0 > args.minutes * 60 + args.sync_timeout:
                     break
             out, _ = replay.communicate()
@@ -195,10 +217,11 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
             print(cli(env, "sync", "--timeout", str(args.sync_timeout)).strip(), f"(sync took {time.monotonic() - t_sync:.0f}s)",
                   flush=True)
             expected = batch.score(registry.read(str(stream), "events")).set_index("customer_id")
-            wrong = differences(client, prefix, expected)
+            wrong = redis_differences(client, prefix, expected)
             print(f"Redis against batch over the same {events:,} events: {len(expected):,} customers, "
                   f"{len(wrong)} differences{': ' + '; '.join(wrong[:5]) if wrong else ''}", flush=True)
             flat = report_flat(samples, args.warmup)
+            report_rescores(watch, args.interval)
             counters = [ln for ln in log.read_text(errors="replace").splitlines() if "] events " in ln]
             if counters:
                 print("worker's last counters:", counters[-1].split("] ", 1)[-1], flush=True)
@@ -212,6 +235,20 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
                     except subprocess.TimeoutExpired:
                         proc.kill()
                         proc.wait(10)
+
+
+def report_rescores(watch: RescoreWatch, interval: float) -> None:
+    """How often the boundaries were recomputed, and how long the rescores took."""
+    times = sorted(watch.published.values())
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    took = sorted(t for _, t in watch.took.values())
+    if not gaps or not took:
+        print("too few boundary versions to tell the recompute rhythm")
+        return
+    print(f"boundaries: {len(times)} versions, one every {sum(gaps) / len(gaps):.1f} s on average "
+          f"(shortest gap {min(gaps):.1f} s; RFM_RECOMPUTE_INTERVAL {interval:g} s); rescore of every partition "
+          f"took median {took[len(took) // 2]:.1f} s, 95th percentile {took[int(0.95 * (len(took) - 1))]:.1f} s, "
+          f"longest {took[-1]:.1f} s ({len(took)} of {len(times)} versions seen finished)")
 
 
 def report_flat(samples: list[dict], warmup: float) -> bool:

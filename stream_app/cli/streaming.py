@@ -1,4 +1,4 @@
-"""`rfm-stream worker|replay|sync|customer|segments|generate`: thin commands over stream_app.worker.
+"""`rfm-stream worker|replay|sync|customer|segments|generate`: thin commands over the worker and stream_app.tools.
 
 Every command reads KAFKA_BOOTSTRAP, REDIS_URL, RFM_APP_ID, RFM_ORDERS_TOPIC,
 RFM_CHANGES_TOPIC, RFM_DEAD_LETTER_TOPIC, RFM_REDIS_PREFIX and

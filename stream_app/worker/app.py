@@ -46,7 +46,7 @@ from stream_app.worker.redis_epoch import RedisEpoch
 from stream_app.worker import faust_internals
 from stream_app.worker.messages import Msg
 from stream_app.worker.processor import Processor, iter_partition
-from stream_app.kafka.topics import CUSTOMERS_TABLE
+from stream_app.kafka.topics import CUSTOMERS_TABLE, customers_table_options
 
 log = logging.getLogger("rfm_stream.worker")
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, KafkaError, ProducerSendError, ConnectionError)
@@ -260,7 +260,8 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     # raw serializers: Faust must not decode values itself (a malformed JSON value stalled its stream)
     orders = app.topic(settings.orders_topic, key_type=bytes, value_type=bytes, key_serializer="raw",
                        value_serializer="raw", partitions=partitions)
-    table = app.Table(CUSTOMERS_TABLE, key_type=bytes, value_type=bytes, partitions=partitions, default=None)
+    table = app.Table(CUSTOMERS_TABLE, key_type=bytes, value_type=bytes, partitions=partitions, default=None,
+                      options=customers_table_options())
     segments = SegmentMap.load(settings.segments_file)
     rules = audience_rules.load(settings.audiences_file, segments.names)
     state: dict = {}

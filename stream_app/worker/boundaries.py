@@ -39,9 +39,26 @@ class Published:
                    float(doc.get("compute_ms", 0.0)), str(doc.get("audiences_fp", "")))
 
 
+#: how much longer than the stream's own recent pauses the index must stand still to count as its end
+PAUSE_MARGIN = 1.5
+
+
 def recompute_due(now: float, changes: int, covered: int, last_change_at: float, last_recompute_at: float,
-                  interval: float, quiet: float) -> bool:
-    """Recompute when the index moved since the last one and either the interval passed or a burst ended."""
+                  interval: float, quiet: float, settled_at: float | None = 0.0, pause: float = 0.0) -> bool:
+    """Recompute when the index moved since the last one and either the interval passed or the stream stopped.
+
+    The stream stopped when the index stood still, while no rescore was
+    running, for the quiet period and for longer than the stream's own pauses
+    (``pause``: the longest stillness lately that the stream ended by going on,
+    a slow batch or the gap between two). ``settled_at`` is when the leader saw
+    every partition rescored to the published version, None while one is not:
+    a rescore moves no rank, so the stillness it causes is its own. Counting
+    either as the end of a burst made a steady stream recompute every few
+    seconds, each rescore scheduling the next, instead of once per interval.
+    """
     if changes == covered:
         return False
-    return now - last_recompute_at >= interval or now - last_change_at >= quiet
+    if now - last_recompute_at >= interval:
+        return True
+    still = now - max(last_change_at, settled_at if settled_at is not None else now)
+    return settled_at is not None and still >= max(quiet, PAUSE_MARGIN * pause)

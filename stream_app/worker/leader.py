@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 
 import faust
 
@@ -39,6 +40,8 @@ class Leader:
         self.last_changes = -1
         self.last_change_at = 0.0
         self.last_recompute_at = 0.0
+        self.settled_at: float | None = None  # when every partition was seen rescored; None: not yet
+        self.pauses: deque[tuple[float, float]] = deque()  # (when it ended, how long): the last two intervals'
         self.sent_at: dict[int, float] = {}
         self.last_resend_check = 0.0
         self.redis_loss = LeaderWatch(self)
@@ -47,20 +50,30 @@ class Leader:
         now = time.monotonic()
         changes = await self.store.index_changes()
         if changes != self.last_changes:
+            if self.settled_at is not None and self.last_changes >= 0:  # a pause the stream ended by going on
+                self.pauses.append((now, now - max(self.last_change_at, self.settled_at)))
             self.last_changes, self.last_change_at = changes, now
+        while self.pauses and now - self.pauses[0][0] > 2 * self.settings.recompute_interval:
+            self.pauses.popleft()
         if self.published is None:
             self.published = await self.store.load()
         if await self.redis_loss.hold():  # Redis lost its keys: no cut until every partition is back
             return
         cur = self.published
+        if self.settled_at is None and changes != cur.index_changes:
+            done = await self.store.rescored()
+            if all(done.get(p, 0) >= cur.boundaries.version for p in range(self.partitions)):
+                self.settled_at = now
         rules_changed = cur.boundaries.version > 0 and cur.audiences_fp != self.rules_fp
         if rules_changed or recompute_due(now, changes, cur.index_changes, self.last_change_at,
                                           self.last_recompute_at, self.settings.recompute_interval,
-                                          self.quiet_period):
+                                          self.quiet_period, self.settled_at,
+                                          max((p for _, p in self.pauses if p < self.settings.recompute_interval),
+                                              default=0.0)):
             self.last_recompute_at = now
             result = await self.store.compute(cur, self.rules_fp)
             if result is None:  # another leader published first
-                self.published = await self.store.load()
+                self.published, self.settled_at = await self.store.load(), None
                 return
             self.published, bumped = result
             b = self.published.boundaries
@@ -68,6 +81,7 @@ class Leader:
                         b.customers, self.published.index_changes, self.published.compute_ms,
                         "" if bumped else ", cuts unchanged")
             if bumped:
+                self.settled_at = None
                 await self.send_controls(range(self.partitions))
                 return
         if now - self.last_resend_check >= 5.0:

@@ -27,6 +27,7 @@ import pytest
 from stream_app import batch
 from stream_app.adapters import registry
 from stream_app.redis import keys
+from stream_app.tools.compare import redis_differences
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -189,32 +190,8 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[tuple[by
 
 def assert_redis_equals_batch(dep: Deployment, exp: pd.DataFrame) -> None:
     """Every scored customer's hash equals the batch row; segment sets hold exactly the right members."""
-    r = dep.redis
-    p = dep.prefix
-    pipe = r.pipeline(transaction=False)
-    ids = list(exp.index)
-    for cid in ids:
-        pipe.hmget(keys.customer_key(p, cid), "segment", "r_score", "f_score", "m_score", "monetary", "frequency")
-    wrong = []
-    for cid, got in zip(ids, pipe.execute()):
-        row = exp.loc[cid]
-        want = [row.segment, str(row.r_score), str(row.f_score), str(row.m_score), row.monetary, str(row.frequency)]
-        got = [g.decode() if g is not None else None for g in got]
-        if got != want:
-            wrong.append((cid, got, want))
-    assert not wrong, f"{len(wrong)} of {len(ids)} customers differ from batch, e.g. {wrong[:5]}\n{dep.logs()}"
-    hashes = sum(1 for _ in r.scan_iter(match=keys.customer_pattern(p), count=5000))
-    assert hashes == len(ids)
-    members: dict[str, set[str]] = defaultdict(set)
-    for cid, seg in exp["segment"].items():
-        members[seg].add(cid)
-    head = keys.segment_head(p)
-    found = {k.decode()[len(head) :] for k in r.scan_iter(match=keys.segment_pattern(p), count=1000)}
-    for seg in found | set(members):
-        got = {m.decode() for m in r.smembers(keys.segment_key(p, seg))}
-        assert got == members.get(seg, set()), f"segment {seg}: {len(got ^ members.get(seg, set()))} wrong members"
-    assert r.zcard(keys.rank_key(p, "r")) == len(ids)
-    assert orjson.loads(r.get(keys.boundaries_key(p)))["customers"] == len(ids)
+    wrong = redis_differences(dep.redis, dep.prefix, exp)
+    assert not wrong, f"{len(wrong)} differences from batch, e.g. {wrong[:5]}\n{dep.logs()}"
 
 
 def assert_changes_consistent(dep: Deployment, exp: pd.DataFrame, bootstrap: str, strict: bool = True) -> dict[str, int]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 
 import pytest
+
+from tests.integration.harness import replay_in_background, wait_progress
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -40,20 +41,6 @@ def redis_client(redis_url):
     client.close()
 
 
-def _replay_in_background(dep, path: str, rate: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "stream_app.cli", "replay", path, "--format", "online-retail",
-                             "--quiet", "--rate", str(rate)], env=dep.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_progress(dep, at_least: int, timeout: float = 90) -> None:
-    """Until the worker has made this many rank-index changes in Redis (it is mid-stream)."""
-    deadline = time.monotonic() + timeout
-    while int(dep.redis.get(f"{dep.prefix}:index_changes") or 0) < at_least:
-        assert time.monotonic() < deadline, f"the worker made no progress:\n{dep.logs()}"
-        time.sleep(0.1)
-
-
 def _finish(dep, replay: subprocess.Popen) -> None:
     out, _ = replay.communicate(timeout=180)
     assert replay.returncode == 0, out
@@ -72,8 +59,8 @@ def _assert_exact(dep, h, kafka_bootstrap, worker, strict: bool = True) -> None:
 def test_redis_loses_its_data_mid_replay(deployment, kafka_bootstrap, harness, private_stack, how):
     dep, h = deployment, harness
     w = dep.worker("w1")
-    replay = _replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
-    _wait_progress(dep, 3000)
+    replay = replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
+    wait_progress(dep, 3000)
     scored_before = dep.redis.zcard(f"{dep.prefix}:rank:r")
     if how == "flushdb":
         dep.redis.flushdb()
@@ -102,8 +89,8 @@ def test_redis_unreachable_for_a_minute_mid_replay(deployment, kafka_bootstrap, 
     """SIGSTOP: Redis keeps its data and its connections but answers nothing, like a network partition."""
     dep, h = deployment, harness
     w = dep.worker("w1")
-    replay = _replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
-    _wait_progress(dep, 3000)
+    replay = replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
+    wait_progress(dep, 3000)
     pid = private_stack.redis_pid()
     private_stack.pause(pid)
     paused_at = time.monotonic()
@@ -129,8 +116,8 @@ def test_broker_killed_mid_replay(deployment, kafka_bootstrap, harness, private_
     """kill -9 of the only broker while the worker is mid-stream, and the broker started again 5 s later."""
     dep, h = deployment, harness
     w = dep.worker("w1")
-    replay = _replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
-    _wait_progress(dep, 3000)
+    replay = replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
+    wait_progress(dep, 3000)
     assert replay.poll() is None, "the replay had ended before the kill: not mid-replay"
     private_stack.kill9(private_stack.kafka_pid())
     down_at = time.monotonic()

@@ -107,3 +107,58 @@ def test_recompute_when_interval_passed_or_burst_ended():
     assert recompute_due(now=40.0, last_change_at=39.9, last_recompute_at=5.0, **base)  # interval passed
     assert not recompute_due(now=40.0, last_change_at=0.0, last_recompute_at=0.0, changes=3, covered=3,
                              interval=30.0, quiet=1.0)  # nothing new
+
+
+def test_a_rescore_in_progress_is_not_a_pause_of_the_stream():
+    base = dict(changes=5, covered=3, interval=30.0, quiet=1.0, last_recompute_at=10.0)
+    # still for 4 s, but the rescore the last recompute ordered has not finished: that stillness is its own
+    assert not recompute_due(now=14.0, last_change_at=10.0, settled_at=None, **base)
+    # the rescore ended at 13.5 and the backlog moved the index at once: the stream goes on
+    assert not recompute_due(now=14.0, last_change_at=10.0, settled_at=13.5, **base)
+    assert not recompute_due(now=15.0, last_change_at=14.5, settled_at=13.5, **base)
+    # nothing moved for a quiet period after the rescore ended: the stream stopped
+    assert recompute_due(now=15.0, last_change_at=10.0, settled_at=13.5, **base)
+    # a rescore that never ends (a partition's worker gone) falls back to the interval
+    assert recompute_due(now=40.0, last_change_at=39.9, settled_at=None, **base)
+
+
+def test_a_stillness_no_longer_than_the_streams_own_pauses_is_not_its_end():
+    base = dict(changes=5, covered=3, interval=30.0, quiet=1.0, last_recompute_at=10.0, settled_at=0.0)
+    assert not recompute_due(now=14.0, last_change_at=11.0, pause=2.5, **base)  # 3 s < 1.5 x 2.5 s
+    assert recompute_due(now=15.0, last_change_at=11.0, pause=2.5, **base)  # 4 s: longer than its pauses
+
+
+def test_a_steady_stream_recomputes_once_per_interval():
+    """The leader's loop of ticks, simulated: batches move the index every 1-3 s; a rescore stalls it 4 s."""
+    interval, quiet, rescore_s = 30.0, 1.0, 4.0
+    changes = covered = 0
+    last_change_at = last_recompute_at = 0.0
+    settled_at: float | None = 0.0
+    rescore_until: float | None = None
+    pauses: list[tuple[float, float]] = []
+    recomputes = []
+    next_batch = 0.0
+    for tick in range(1, 301):
+        now = float(tick)
+        if rescore_until is not None and now >= rescore_until:
+            settled_at, rescore_until = now, None
+        if rescore_until is None and now >= next_batch:  # a batch lands while no rescore runs
+            if settled_at is not None:
+                pauses.append((now, now - max(last_change_at, settled_at)))
+            changes, last_change_at = changes + 1, now
+            next_batch = now + (1 + tick % 3)
+        pause = max((p for t, p in pauses if now - t <= 2 * interval and p < interval), default=0.0)
+        if recompute_due(now, changes, covered, last_change_at, last_recompute_at, interval, quiet, settled_at,
+                         pause):
+            recomputes.append(now)
+            covered, last_recompute_at = changes, now
+            settled_at, rescore_until = None, now + rescore_s
+    # the first pauses are learnt (a few early recomputes), then one per interval
+    assert len(recomputes) <= 300 // 30 + 3, recomputes
+    assert all(b - a >= interval for a, b in zip(recomputes[3:], recomputes[4:])), recomputes
+    # and when the stream stops, the end is seen long before the interval
+    now = 300.0
+    changes += 1
+    last_change_at = now
+    assert not recompute_due(now + 2, changes, covered, last_change_at, now - 10, interval, quiet, now - 20, pause)
+    assert recompute_due(now + 5, changes, covered, last_change_at, now - 10, interval, quiet, now - 20, pause)
