@@ -116,3 +116,20 @@ def chain_intervals(chain: list[Boundaries]) -> dict[str, list[Interval]]:
         return {d: [] for d in DIMENSIONS}
     pairs = [intervals(a, b) for a, b in zip(chain, chain[1:])]
     return {d: merged([s for p in pairs for s in p[d]]) for d in DIMENSIONS}
+
+
+def since(scored_with: list[Boundaries], new: Boundaries) -> dict[str, list[Interval]] | None:
+    """Where a customer last scored under any of ``scored_with`` may score differently under ``new``.
+
+    A worker remembers which boundaries it scored each partition's customers with since the partition's last
+    rescore; every customer's stored scores are those of one of them for its current rank values. So the
+    union of ``intervals(u, new)`` over them holds every customer a rescore to ``new`` changes. None when
+    that cannot be said from the cut keys (``rescores_everyone``): then everyone is looked at.
+    """
+    olds = [b for b in scored_with if b.version != new.version]
+    if any(rescores_everyone(b, new) for b in olds):
+        return None
+    spans = {d: merged([s for b in olds for s in intervals(b, new)[d]]) for d in DIMENSIONS}
+    if any(s.lo is None or s.hi is None for d in DIMENSIONS for s in spans[d]):
+        return None
+    return spans

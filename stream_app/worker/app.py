@@ -36,6 +36,8 @@ from stream_app.settings import Settings
 from stream_app.core.profile import ProfileWrite, StoredProfile
 from stream_app.redis.boundaries import BoundaryStore
 from stream_app.redis.keys import boundaries_key
+from stream_app.core.movers import Interval
+from stream_app.redis.movers import MoverQuery
 from stream_app.redis.profiles import ProfileWriter
 from stream_app.worker.boundaries import Published
 from stream_app.worker.leader import Leader
@@ -129,8 +131,12 @@ class FaustSinks:
         self.client = client
         self.profiles = ProfileWriter(client, settings.redis_prefix)
         self.store = BoundaryStore(client, settings.redis_prefix)
+        self.mover_query = MoverQuery(client, settings.redis_prefix)
         self._raw: bytes | None = None
         self._published = Published(Boundaries())
+
+    async def movers(self, spans: dict[str, list[Interval]]) -> set[str]:
+        return await self.mover_query.members(spans)
 
     async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]:
         return await self.profiles.write(writes)
@@ -276,7 +282,8 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
             counted = PublishCounting(sinks, metrics)
             state["checkpoint"] = Checkpoint(faust_table, counted, offsets)
             state["processor"] = Processor(faust_table, counted, segments, settings.orders_topic, rules=rules,
-                                           rules_fp=rules.fingerprint, checkpoint=state["checkpoint"])
+                                           rules_fp=rules.fingerprint, checkpoint=state["checkpoint"],
+                                           partitions=partitions)
             metrics.attach(state["processor"])
             state["epoch"] = RedisEpoch(client, settings.redis_prefix, faust_table, sinks.profiles)
             state["leader"] = Leader(app, settings, sinks.store, partitions, options.quiet_period,

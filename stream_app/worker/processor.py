@@ -25,7 +25,9 @@ from stream_app.audiences.rules import AudienceRules
 from stream_app.core import stored as codec
 from stream_app.core.decide import Decision, Scored, decide, seen_scores
 from stream_app.core.fold import CustomerState, apply
+from stream_app.core import movers
 from stream_app.core.model import OrderEvent, Scores
+from stream_app.core.movers import Interval
 from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
@@ -65,6 +67,7 @@ class Sinks(Protocol):
     async def latest_boundaries(self) -> Boundaries: ...
     async def latest_published(self) -> Published: ...
     async def mark_rescored(self, partition: int, version: int) -> None: ...
+    async def movers(self, spans: dict[str, list[Interval]]) -> set[str]: ...
 
 
 @dataclass(slots=True)
@@ -95,6 +98,8 @@ class Counters:
     controls: int = 0
     batches: int = 0
     failed: int = 0  # customers a rescore could not score (logged; their state and profile are left as they were)
+    narrow_rescores: int = 0  # partition rescores that looked only at the customers the cut move touches
+    full_rescores: int = 0  # partition rescores that scanned every customer of the partition
 
 
 @dataclass(slots=True)
@@ -111,7 +116,8 @@ class Processor:
 
     def __init__(self, table: StateTable, sinks: Sinks, segments: SegmentMap, topic: str,
                  now_us: Callable[[], int] = lambda: int(time.time() * 1_000_000),
-                 rules: AudienceRules | None = None, rules_fp: str = "", checkpoint: Checkpoint | None = None):
+                 rules: AudienceRules | None = None, rules_fp: str = "", checkpoint: Checkpoint | None = None,
+                 partitions: int | None = None):
         self.table = table
         self.checkpoint = checkpoint or Checkpoint(table, sinks)
         self.scorer = Scorer(segments, rules, rules_fp, now_us)
@@ -124,6 +130,11 @@ class Processor:
         self.counters = Counters()
         self.verified: set[int] = set()  # partitions rescored against Redis since their assignment
         self.rescored_to: dict[int, int] = {}  # the version each verified partition was last rescored to
+        #: the orders topic's partition count: a rescore keeps its own customers of a mover set (None: every
+        #: rescore scans its whole partition)
+        self.partitions = partitions
+        #: per partition, the boundaries its customers were scored with since its last rescore (core/movers.since)
+        self.scored_with: dict[int, dict[int, Boundaries]] = {}
         self._failures_logged = 0
         #: called with each partition rescore's duration in seconds (the worker's metrics)
         self.on_rescore: Callable[[float], None] | None = None
@@ -195,6 +206,7 @@ class Processor:
         if any(r is not None and r.boundaries_version > self.bounds.version for r in profiles):
             await self.refresh()  # a profile scored with boundaries this worker has not seen yet: catch up
         effects = Effects(dead=dead)
+        written_in: list[int] = []  # the partition of each profile write, in order
         for p, r in zip(changed, profiles):
             try:
                 planned = self._decide(p, r)
@@ -205,11 +217,14 @@ class Processor:
             effects.states.append((p.stored, p.msg))
             if planned is None:
                 continue
+            self.scored_with.setdefault(p.msg.partition, {})[self.bounds.version] = self.bounds
             decision = planned.decision
             if decision.status is WriteStatus.STALE:
                 self.counters.stale += 1  # Redis holds a newer state (a replay still catching up): keep it
+                self.verified.discard(p.msg.partition)  # another writer: the next rescore compares everyone
             if decision.write is None:
                 continue
+            written_in.append(p.msg.partition)
             if planned.change is not None:
                 effects.changes.append(planned.change)
             effects.audience.extend(planned.moves)
@@ -217,9 +232,10 @@ class Processor:
         self.counters.dead += len(dead)
         self.counters.changes += len(effects.changes)
         self.counters.audience_moves += len(effects.audience)
-        for status in await self.checkpoint.flush(effects):
+        for status, partition in zip(await self.checkpoint.flush(effects), written_in):
             if status == WriteStatus.STALE:  # another writer got there first (a worker the group already replaced)
                 self.counters.stale += 1
+                self.verified.discard(partition)
 
     def _decide(self, p: Pending, r: StoredProfile | None) -> Planned:
         """A changed customer's decision, its events encoded, then recorded in its state.
@@ -334,7 +350,7 @@ class Processor:
         segment_of = self.segments.segment
         pending: dict[str, Pending] = {}
         unchanged: list[tuple[str, bytes, Scores, str | None]] = []
-        for key, raw in self.table.partition_items(m.partition):
+        for key, raw in await self._rescore_candidates(m, bounds):
             try:
                 scores, segment, bv, ranks, rules_fp = codec.decode_scoring(raw)
                 if ranks is None or bv >= bounds.version:
@@ -361,10 +377,36 @@ class Processor:
                                            occurred_us=computed_us)
                     self.counters.repaired += 1
         self.counters.rescored += len(pending)
+        self.scored_with[m.partition] = {bounds.version: bounds}  # the flush adds any newer one it scores with
         await self._flush(pending, [])
         self.verified.add(m.partition)
         self.rescored_to[m.partition] = bounds.version
         await self.sinks.mark_rescored(m.partition, bounds.version)
+
+    async def _rescore_candidates(self, m: Msg, bounds: Boundaries) -> Iterable[tuple[bytes, bytes]]:
+        """The (key, state) of the partition's customers a rescore to ``bounds`` must look at.
+
+        On a partition this worker verified (its first rescore since the assignment compared everyone with
+        Redis) and whose customers it has scored since with known boundaries, only the customers whose rank
+        key lies where those boundaries and the new ones score differently (core/movers.since), found in the
+        Redis rank index and kept if they belong to this partition. Otherwise every customer of the partition.
+        """
+        spans = None
+        if self.partitions is not None and m.partition in self.verified and m.partition in self.scored_with:
+            spans = movers.since(list(self.scored_with[m.partition].values()), bounds)
+        if spans is None:
+            self.counters.full_rescores += 1
+            return self.table.partition_items(m.partition)
+        self.counters.narrow_rescores += 1
+        found = []
+        for cid in sorted(await self.sinks.movers(spans)):
+            key = cid.encode()
+            if control.partition_of(key, self.partitions) != m.partition:
+                continue  # another partition's customer: its owner rescores it
+            raw = self.table.get(key, m)
+            if raw is not None:
+                found.append((key, raw))
+        return found
 
     def reassigned(self) -> None:
         """The worker's partitions were assigned again (a rebalance): each one's next rescore checks Redis."""

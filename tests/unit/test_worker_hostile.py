@@ -38,7 +38,7 @@ def replayed(n_customers: int = 40):
     evs = sample_events(n_customers)
     msgs = to_msgs(evs)
     sinks = TwinSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     nxt = {p: 1 + max(m.offset for m in msgs if m.partition == p) for p in range(PARTITIONS)}
     run(drive(proc, sinks, msgs, 25, nxt))
     return evs, sinks, proc, nxt
@@ -116,7 +116,7 @@ def test_an_event_before_year_one_utc_is_a_dead_letter_and_the_customer_keeps_it
     p = control.partition_of(b"newcomer", PARTITIONS)
     bad = Msg(p, 10_000, b"newcomer", orjson.dumps(hostile))
     sinks = TwinSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     nxt = {p: 20_000 for p in range(PARTITIONS)}
     batch = msgs[:20] + [bad, Msg(p, 10_001, b"newcomer", orjson.dumps(good.to_json()))] + msgs[20:]
     run(drive(proc, sinks, batch, 1, nxt))
@@ -139,7 +139,7 @@ def test_any_failure_while_folding_one_record_is_a_dead_letter(monkeypatch):
     monkeypatch.setattr(processor, "apply", apply)
     evs = sample_events(30)
     sinks = TwinSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     run(drive(proc, sinks, to_msgs(evs), 11, {p: 10_000 for p in range(PARTITIONS)}))
     assert len(sinks.dead) == 1 and "ArithmeticError: boom" in sinks.dead[0]["reason"]
     assert_equals_batch([e for e in evs if e.order_id != "o7"], sinks)
@@ -152,7 +152,7 @@ def test_an_unreadable_stored_state_refuses_that_customers_records_only():
     victim = evs[0].customer_id
     table.data[victim.encode()] = b"\x00garbage"
     sinks = TwinSinks()
-    proc = Processor(table, sinks, SegmentMap.load(), "orders")
+    proc = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     run(drive(proc, sinks, msgs, 13, {p: 10_000 for p in range(PARTITIONS)}))
     mine = [m for m in msgs if m.key == victim.encode()]
     assert len(sinks.dead) == len(mine) and all("stored state" in d["reason"] for d in sinks.dead)
@@ -195,7 +195,7 @@ def test_dead_letters_are_bounded_and_describe_the_whole_record():
 
 def test_the_processor_bounds_the_dead_letters_of_huge_records():
     sinks = TwinSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     raw_sizes = []
 
     async def publish(changes, dead, audience=()):
@@ -244,7 +244,7 @@ def test_a_customer_that_cannot_be_scored_is_folded_again_without_the_record_to_
     extra = [OrderEvent("order", cid, t + 1, "before", 500), OrderEvent("order", cid, t + 2, "poison", 700),
              OrderEvent("order", cid, t + 3, "after", 900)]
     sinks = TwinSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     run(drive(proc, sinks, to_msgs(evs + extra), 1000, {p: 10_000 for p in range(PARTITIONS)}))
     assert len(sinks.dead) == 1 and "OverflowError: cannot format" in sinks.dead[0]["reason"]
     assert "poison" in sinks.dead[0]["value"]

@@ -20,6 +20,8 @@ from stream_app.core.model import OrderEvent
 from stream_app.core.scoring import boundaries_of
 from stream_app.core.segments import SegmentMap
 from stream_app.core.model import Totals
+from stream_app.core.movers import within
+from stream_app.core.quintiles import DIMENSIONS
 from stream_app.core.profile import StoredProfile, WriteStatus, judge
 from stream_app.worker import control
 from stream_app.worker.messages import Msg
@@ -58,6 +60,7 @@ class TwinSinks:
         self.audience: list[dict] = []
         self.published = None
         self.rescored: dict[int, int] = {}
+        self.mover_queries = 0
 
     async def write_profiles(self, writes):
         out = []
@@ -98,6 +101,12 @@ class TwinSinks:
 
     async def mark_rescored(self, partition, version):
         self.rescored[partition] = max(version, self.rescored.get(partition, 0))
+
+    async def movers(self, spans):
+        """The rank index's customers whose (value, id) key lies in the spans (what MoverQuery asks Redis)."""
+        self.mover_queries += 1
+        return {cid for cid, p in self.profiles.items() if p["segment"] and any(
+            within(spans[d], (value, cid)) for d, value in zip(DIMENSIONS, p["ranks"]))}
 
     def recompute(self):
         """What the leader does: boundaries over every indexed customer, one control per partition."""
@@ -180,7 +189,7 @@ def test_result_equals_batch_whatever_the_batching(batch):
     evs = sample_events()
     msgs = to_msgs(evs)
     sinks = TwinSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
     run(drive(proc, sinks, msgs, batch, nxt))
     assert_equals_batch(evs, sinks)
@@ -191,7 +200,7 @@ def test_duplicates_and_replayed_offsets_change_nothing():
     evs = sample_events()
     msgs = to_msgs(evs)
     sinks = TwinSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
 
     async def go():
@@ -217,7 +226,7 @@ def test_a_crash_before_the_table_write_replays_to_the_same_versions(boundaries_
     msgs = to_msgs(evs)
     sinks = TwinSinks()
     table = DictTable()
-    proc = Processor(table, sinks, SegmentMap.load(), "orders")
+    proc = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
     half = len(msgs) // 2
 
@@ -232,7 +241,7 @@ def test_a_crash_before_the_table_write_replays_to_the_same_versions(boundaries_
         table.fail_after = None
         if boundaries_moved:
             sinks.recompute()
-        restarted = Processor(table, sinks, SegmentMap.load(), "orders")  # a new process, same table
+        restarted = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)  # a new process, same table
         await drive(restarted, sinks, msgs[half - 40 :], 13, nxt)  # from an older committed offset
 
     run(go())
@@ -249,7 +258,7 @@ def test_a_rescore_repairs_a_profile_a_dead_worker_left_ahead_of_the_state():
     msgs = to_msgs(evs)
     sinks = TwinSinks()
     table = DictTable()
-    proc = Processor(table, sinks, SegmentMap.load(), "orders")
+    proc = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
 
     async def go():
@@ -263,7 +272,7 @@ def test_a_rescore_repairs_a_profile_a_dead_worker_left_ahead_of_the_state():
         sinks.published = dataclasses.replace(b1, version=b1.version + 2)  # v3 cuts like v1's
         p = control.partition_of(cid.encode(), PARTITIONS)
         ctl = Msg(p, nxt[p], control.CONTROL_KEY, control.encode_rescore(sinks.published.version))
-        successor = Processor(table, sinks, SegmentMap.load(), "orders")  # the worker that took the partition
+        successor = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)  # the worker that took the partition
         await successor.process([ctl])
         assert successor.counters.repaired == 1
         return cid, old_r
@@ -286,7 +295,7 @@ def test_malformed_events_become_dead_letters():
         Msg(1, 10_001, b"w", b"\xff\xfe"),
     ]
     sinks = TwinSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders")
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     nxt = {p: 20_000 for p in range(PARTITIONS)}
     run(drive(proc, sinks, msgs[:30] + bad + msgs[30:], 16, nxt))
     assert len(sinks.dead) == len(bad)
@@ -304,7 +313,7 @@ def test_audiences_follow_batch_and_events_add_up():
 
     rules = audience_rules.load()
     sinks = TwinSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", rules=rules, rules_fp=rules.fingerprint)
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS, rules=rules, rules_fp=rules.fingerprint)
     evs = sample_events(200, seed=11)
     run(drive(proc, sinks, to_msgs(evs), 97, {p: 10_000 for p in range(PARTITIONS)}))
     expected = batch_score(events_to_frame(evs)).set_index("customer_id")["audiences"]
@@ -324,14 +333,53 @@ def test_changing_the_rules_moves_memberships_on_the_next_rescore():
     first = audience_rules.load()
     sinks = TwinSinks()
     table = DictTable()
-    proc = Processor(table, sinks, SegmentMap.load(), "orders", rules=first, rules_fp=first.fingerprint)
+    proc = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS, rules=first, rules_fp=first.fingerprint)
     evs = sample_events(120, seed=5)
     offsets = {p: 10_000 for p in range(PARTITIONS)}
     run(drive(proc, sinks, to_msgs(evs), 50, offsets))
     everyone = audience_rules.parse({"version": 1, "audiences": [
         {"name": "everyone", "all": [{"field": "rfm_sum", "op": "gte", "value": 3}]}]})
-    restarted = Processor(table, sinks, SegmentMap.load(), "orders", rules=everyone, rules_fp=everyone.fingerprint)
+    restarted = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS, rules=everyone, rules_fp=everyone.fingerprint)
     payload = sinks.recompute()  # the leader bumps the version when the rules' fingerprint differs
     run(restarted.process([Msg(p, offsets[p], control.CONTROL_KEY, payload) for p in range(PARTITIONS)]))
     scored = [cid for cid, p in sinks.profiles.items() if p["segment"]]
     assert all(sinks.profiles[cid]["audiences"] == ("everyone",) for cid in scored)
+
+
+@pytest.mark.parametrize("seed", [3, 8, 21])
+def test_rescoring_only_the_movers_leaves_what_rescoring_everyone_leaves(seed):
+    """A stream with two recomputes per chunk (events scored with the first before its control arrives,
+    so a partition's customers hold scores of two versions when the second is rescored): a processor that rescores only the customers the cut
+    moves touch (found in the rank index) ends with the same profiles, the same change events and the same
+    rescored customers as one that scans its whole partition on every recompute."""
+    evs = sample_events(150, seed=seed)
+    chunks = [evs[i : i + 100] for i in range(0, len(evs), 100)]
+    clock = lambda: 1_700_000_000_000_000  # noqa: E731 - the same updated_at on both sides
+    runs = {}
+    for name, partitions in (("movers", PARTITIONS), ("everyone", None)):
+        sinks, nxt = TwinSinks(), {p: 0 for p in range(PARTITIONS)}
+        proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", now_us=clock, partitions=partitions)
+
+        async def go():
+            for chunk in chunks:
+                msgs = to_msgs(chunk, nxt)
+                for m in msgs:
+                    nxt[m.partition] = m.offset + 1
+                half = len(msgs) // 2
+                await proc.process(msgs[:half])
+                sinks.recompute()  # published, its controls not yet read: the rest is scored with it
+                await drive(proc, sinks, msgs[half:], 37, nxt)
+
+        run(go())
+        runs[name] = (proc, sinks)
+    (narrow, ns), (full, fs) = runs["movers"], runs["everyone"]
+    assert ns.profiles == fs.profiles
+    def ordered(events):  # a rescore's customers come in another order: compare per customer and version
+        return sorted(events, key=lambda e: (e["customer_id"], e["version"], orjson.dumps(e, option=orjson.OPT_SORT_KEYS)))
+
+    assert ordered(ns.changes) == ordered(fs.changes) and ordered(ns.audience) == ordered(fs.audience)
+    assert narrow.counters.rescored == full.counters.rescored > 0
+    assert narrow.counters.full_rescores == PARTITIONS  # each partition's first rescore compares everyone
+    assert narrow.counters.narrow_rescores == (len(chunks) - 1) * PARTITIONS and ns.mover_queries > 0
+    assert full.counters.narrow_rescores == 0
+    assert_equals_batch(evs, ns)
