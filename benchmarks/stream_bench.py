@@ -234,7 +234,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> tu
                  for i in rng.sample(range(customers), customers // 100)]
         await writer.write(moved)
         second, _ = await store.compute(first)
-        proc.verified.add(0)  # steady state: this worker has owned the partition since its last rescore
+        proc.ledger.rescored(0, first.boundaries.version)  # steady state: this worker has owned the partition since its last rescore
         t0 = time.perf_counter()
         proc.offer(second.boundaries)
         await proc._rescore(Msg(0, 0, control.CONTROL_KEY, None), second.computed_us)

@@ -47,7 +47,8 @@ from stream_app.worker import outage
 from stream_app.worker.redis_epoch import RedisEpoch
 from stream_app.worker import faust_internals
 from stream_app.worker.messages import Msg
-from stream_app.worker.processor import Processor, iter_partition
+from stream_app.worker.ports import iter_partition
+from stream_app.worker.processor import Processor
 from stream_app.kafka.topics import CUSTOMERS_TABLE, customers_table_options
 
 log = logging.getLogger("rfm_stream.worker")

@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from stream_app.audiences.rules import AudienceRules
 from stream_app.core import stored as codec
 from stream_app.core.decide import Decision, Scored, decide, seen_scores
 from stream_app.core.fold import CustomerState, apply
-from stream_app.core import movers
 from stream_app.core.model import OrderEvent, Scores
-from stream_app.core.movers import Interval
 from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
@@ -38,36 +35,15 @@ from stream_app.kafka import audience_events
 from stream_app.kafka import changes as kafka_changes
 from stream_app.kafka.dead_letter import dead_letter, dead_letter_key
 from stream_app.worker import control
-from stream_app.worker.boundaries import Published
 from stream_app.worker.checkpoint import Checkpoint, Effects, Record
 from stream_app.worker.messages import Msg
+from stream_app.worker.ports import Counters, Sinks, StateTable
+from stream_app.worker.rescore import RescoreLedger, owned
 from stream_app.worker.scorer import Scorer
 
 log = logging.getLogger("rfm_stream.worker")
 #: unexpected failures logged with their traceback; after that only counted (a hostile stream must not flood the log)
 TRACEBACKS_LOGGED = 10
-
-
-class StateTable(Protocol):
-    """The Faust Table as the processor sees it (a dict in unit tests)."""
-
-    def get(self, key: bytes, msg: Msg) -> bytes | None: ...
-    def set(self, key: bytes, value: bytes, msg: Msg) -> None: ...
-    def partition_items(self, partition: int) -> Iterable[tuple[bytes, bytes]]: ...
-    async def drain(self) -> None: ...
-
-
-class Sinks(Protocol):
-    """Redis and Kafka as the processor sees them."""
-
-    async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]: ...
-    async def read_profiles(self, customer_ids: list[str]) -> list[StoredProfile | None]: ...
-    async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]],
-                      audience: list[tuple[bytes, bytes]]) -> None: ...
-    async def latest_boundaries(self) -> Boundaries: ...
-    async def latest_published(self) -> Published: ...
-    async def mark_rescored(self, partition: int, version: int) -> None: ...
-    async def movers(self, spans: dict[str, list[Interval]]) -> set[str]: ...
 
 
 @dataclass(slots=True)
@@ -81,25 +57,6 @@ class Pending:
     occurred_us: int = 0
     #: the records folded into ``stored`` in this batch: to find the one to blame if the customer cannot be scored
     events: list[tuple[Msg, OrderEvent]] = field(default_factory=list)
-
-
-@dataclass
-class Counters:
-    events: int = 0
-    applied: int = 0
-    duplicates: int = 0
-    replayed: int = 0
-    dead: int = 0
-    changes: int = 0
-    audience_moves: int = 0
-    stale: int = 0
-    rescored: int = 0
-    repaired: int = 0  # rescored because Redis differed from the state (a dead worker's last writes)
-    controls: int = 0
-    batches: int = 0
-    failed: int = 0  # customers a rescore could not score (logged; their state and profile are left as they were)
-    narrow_rescores: int = 0  # partition rescores that looked only at the customers the cut move touches
-    full_rescores: int = 0  # partition rescores that scanned every customer of the partition
 
 
 @dataclass(slots=True)
@@ -128,13 +85,10 @@ class Processor:
         self.now_us = now_us
         self.bounds = Boundaries()
         self.counters = Counters()
-        self.verified: set[int] = set()  # partitions rescored against Redis since their assignment
-        self.rescored_to: dict[int, int] = {}  # the version each verified partition was last rescored to
+        self.ledger = RescoreLedger()
         #: the orders topic's partition count: a rescore keeps its own customers of a mover set (None: every
         #: rescore scans its whole partition)
         self.partitions = partitions
-        #: per partition, the boundaries its customers were scored with since its last rescore (core/movers.since)
-        self.scored_with: dict[int, dict[int, Boundaries]] = {}
         self._failures_logged = 0
         #: called with each partition rescore's duration in seconds (the worker's metrics)
         self.on_rescore: Callable[[float], None] | None = None
@@ -217,11 +171,11 @@ class Processor:
             effects.states.append((p.stored, p.msg))
             if planned is None:
                 continue
-            self.scored_with.setdefault(p.msg.partition, {})[self.bounds.version] = self.bounds
+            self.ledger.scored(p.msg.partition, self.bounds)
             decision = planned.decision
             if decision.status is WriteStatus.STALE:
                 self.counters.stale += 1  # Redis holds a newer state (a replay still catching up): keep it
-                self.verified.discard(p.msg.partition)  # another writer: the next rescore compares everyone
+                self.ledger.distrust(p.msg.partition)
             if decision.write is None:
                 continue
             written_in.append(p.msg.partition)
@@ -235,7 +189,7 @@ class Processor:
         for status, partition in zip(await self.checkpoint.flush(effects), written_in):
             if status == WriteStatus.STALE:  # another writer got there first (a worker the group already replaced)
                 self.counters.stale += 1
-                self.verified.discard(partition)
+                self.ledger.distrust(partition)
 
     def _decide(self, p: Pending, r: StoredProfile | None) -> Planned:
         """A changed customer's decision, its events encoded, then recorded in its state.
@@ -329,7 +283,7 @@ class Processor:
             await self._flush({}, [self._dead(m, exc)])
             return
         self.offer(published.boundaries)
-        if m.partition in self.verified and self.rescored_to.get(m.partition, -1) >= self.bounds.version:
+        if self.ledger.repeated(m.partition, self.bounds.version):
             # Already rescored to these boundaries, and every event since was scored with them: a repeated
             # control (a new leader's resend, or a forged one) costs a Redis read, not a scan of the partition.
             await self.sinks.mark_rescored(m.partition, self.bounds.version)
@@ -365,11 +319,7 @@ class Processor:
             except Exception as exc:  # one unreadable state must not stop the partition's rescore
                 self.counters.failed += 1
                 self._log_failure(f"customer {key!r} cannot be rescored", exc)
-        if m.partition not in self.verified:
-            # A state unchanged by the new boundaries may still differ from Redis: a worker that died after its
-            # Redis write and before its changelog left a newer profile there. So the first rescore of a
-            # partition since it was assigned compares those with Redis and rewrites the ones that differ;
-            # after that this worker's own writes keep Redis and the state in step.
+        if not self.ledger.trusted(m.partition):  # unchanged by the boundaries, but Redis may differ (rescore.py)
             ids = [u[0] for u in unchanged]
             for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids)):
                 if r is not None and (r.segment, seen_scores(r)) != (segment, new):
@@ -377,32 +327,20 @@ class Processor:
                                            occurred_us=computed_us)
                     self.counters.repaired += 1
         self.counters.rescored += len(pending)
-        self.scored_with[m.partition] = {bounds.version: bounds}  # the flush adds any newer one it scores with
+        self.ledger.starting(m.partition, bounds)
         await self._flush(pending, [])
-        self.verified.add(m.partition)
-        self.rescored_to[m.partition] = bounds.version
+        self.ledger.rescored(m.partition, bounds.version)
         await self.sinks.mark_rescored(m.partition, bounds.version)
 
     async def _rescore_candidates(self, m: Msg, bounds: Boundaries) -> Iterable[tuple[bytes, bytes]]:
-        """The (key, state) of the partition's customers a rescore to ``bounds`` must look at.
-
-        On a partition this worker verified (its first rescore since the assignment compared everyone with
-        Redis) and whose customers it has scored since with known boundaries, only the customers whose rank
-        key lies where those boundaries and the new ones score differently (core/movers.since), found in the
-        Redis rank index and kept if they belong to this partition. Otherwise every customer of the partition.
-        """
-        spans = None
-        if self.partitions is not None and m.partition in self.verified and m.partition in self.scored_with:
-            spans = movers.since(list(self.scored_with[m.partition].values()), bounds)
+        """The (key, state) of the partition's customers a rescore to ``bounds`` must look at (rescore.py)."""
+        spans = self.ledger.spans(m.partition, bounds) if self.partitions is not None else None
         if spans is None:
             self.counters.full_rescores += 1
             return self.table.partition_items(m.partition)
         self.counters.narrow_rescores += 1
         found = []
-        for cid in sorted(await self.sinks.movers(spans)):
-            key = cid.encode()
-            if control.partition_of(key, self.partitions) != m.partition:
-                continue  # another partition's customer: its owner rescores it
+        for key in owned(await self.sinks.movers(spans), m.partition, self.partitions):  # type: ignore[arg-type]
             raw = self.table.get(key, m)
             if raw is not None:
                 found.append((key, raw))
@@ -410,18 +348,10 @@ class Processor:
 
     def reassigned(self) -> None:
         """The worker's partitions were assigned again (a rebalance): each one's next rescore checks Redis."""
-        self.verified.clear()
+        self.ledger.reassigned()
 
 
 def _clone(p: Pending) -> Pending:
     """A copy of a pending customer whose state can be changed without touching the original's."""
     stored = codec.decode(p.stored.state.customer_id, codec.encode(p.stored))
     return Pending(stored, p.msg, changed=p.changed, cause=p.cause, occurred_us=p.occurred_us, events=list(p.events))
-
-
-def iter_partition(items: Iterator[tuple[bytes, bytes]], partition: int, partitions: int) -> Iterator[tuple[bytes, bytes]]:
-    """Only the keys the producer's partitioner puts in ``partition`` (a store may hold standby or stale keys)."""
-    for key, value in items:
-        if control.partition_of(key, partitions) == partition:
-            yield key, value
-

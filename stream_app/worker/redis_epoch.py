@@ -46,7 +46,7 @@ from stream_app.worker.boundaries import Published
 
 if TYPE_CHECKING:  # the leader imports this module
     from stream_app.worker.leader import Leader
-    from stream_app.worker.processor import StateTable
+    from stream_app.worker.ports import StateTable
 
 log = logging.getLogger("rfm_stream.worker")
 

@@ -15,7 +15,7 @@ from stream_app.core.scoring import Boundaries
 from stream_app.monitor import logs
 from stream_app.monitor.metrics import METRICS, PublishCounting, WorkerMetrics
 from stream_app.worker.control import CONTROL_KEY
-from stream_app.worker.processor import Counters
+from stream_app.worker.ports import Counters
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -25,7 +25,8 @@ from stream_app.core.quintiles import DIMENSIONS
 from stream_app.core.profile import StoredProfile, WriteStatus, judge
 from stream_app.worker import control
 from stream_app.worker.messages import Msg
-from stream_app.worker.processor import Processor, iter_partition
+from stream_app.worker.ports import iter_partition
+from stream_app.worker.processor import Processor
 
 PARTITIONS = 3
 

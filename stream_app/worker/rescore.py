@@ -1,0 +1,77 @@
+"""What a worker knows about each partition's last rescore, and so whom the next rescore must look at.
+
+A rescore to new boundaries rewrites the customers whose scores they change. Which those are depends on
+what the worker can vouch for:
+
+- a partition it has not rescored since its assignment may hold profiles a dead worker left ahead of the
+  state (written to Redis, lost from the changelog): its first rescore looks at every customer and
+  compares the unchanged ones with Redis;
+- after that, the worker's own writes keep Redis and the state in step, and every customer's stored scores
+  are those of one of the boundaries the worker scored the partition with since its last rescore. Only
+  customers whose rank key lies where one of those and the new boundaries score differently can change
+  (core/movers.since): a few contiguous runs of the Redis rank index, whatever the population.
+
+A write Redis refused as stale (another writer holds a newer profile) withdraws the partition's trust.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from stream_app.core import movers
+from stream_app.core.movers import Interval
+from stream_app.core.scoring import Boundaries
+
+
+class RescoreLedger:
+    """Per partition: trusted or not, the version last rescored to, the boundaries scored with since."""
+
+    def __init__(self) -> None:
+        self._trusted: set[int] = set()
+        self._rescored_to: dict[int, int] = {}
+        self._scored_with: dict[int, dict[int, Boundaries]] = {}
+
+    def trusted(self, partition: int) -> bool:
+        """Whether this worker rescored the partition since its assignment and nobody else wrote it since."""
+        return partition in self._trusted
+
+    def repeated(self, partition: int, version: int) -> bool:
+        """A control for a version this trusted partition was already rescored to (a resend, or forged)."""
+        return partition in self._trusted and self._rescored_to.get(partition, -1) >= version
+
+    def scored(self, partition: int, bounds: Boundaries) -> None:
+        """A customer of the partition was just scored with ``bounds``."""
+        self._scored_with.setdefault(partition, {})[bounds.version] = bounds
+
+    def distrust(self, partition: int) -> None:
+        """Another writer holds a newer profile of this partition: the next rescore compares everyone."""
+        self._trusted.discard(partition)
+
+    def starting(self, partition: int, bounds: Boundaries) -> None:
+        """A rescore to ``bounds`` is about to write: its customers now hold these scores (its flush adds
+        any newer boundaries it scores with)."""
+        self._scored_with[partition] = {bounds.version: bounds}
+
+    def rescored(self, partition: int, version: int) -> None:
+        self._trusted.add(partition)
+        self._rescored_to[partition] = version
+
+    def reassigned(self) -> None:
+        """A rebalance: no partition is trusted until its next rescore compares it with Redis."""
+        self._trusted.clear()
+
+    def spans(self, partition: int, bounds: Boundaries) -> dict[str, list[Interval]] | None:
+        """The rank-key intervals a rescore of this partition to ``bounds`` must look in; None: everyone."""
+        if partition not in self._trusted or partition not in self._scored_with:
+            return None
+        return movers.since(list(self._scored_with[partition].values()), bounds)
+
+
+def owned(ids: set[str], partition: int, partitions: int) -> Iterator[bytes]:
+    """The keys of ``ids`` the producer's partitioner puts in ``partition``, in a stable order."""
+    from stream_app.worker import control
+
+    for cid in sorted(ids):
+        key = cid.encode()
+        if control.partition_of(key, partitions) == partition:
+            yield key
