@@ -59,7 +59,7 @@ def read_jsonl(path: str, now_us: int | None = None) -> EventFrame | None:
                 if part is None:
                     return None
                 parts.append(part)
-    except (BadInput, OSError, *textfile.GZIP_ERRORS):
+    except (BadInput, OSError, UnicodeDecodeError, *textfile.GZIP_ERRORS):
         return None
     columns = {c: np.concatenate([p[c] for p in parts]) if parts else np.empty(0, object) for c in [*COLUMNS, "line"]}
     lines = columns.pop("line").astype(np.int64)
@@ -131,7 +131,8 @@ def _columns(first_line: int, lines: list[bytes], now_us: int, other_fields: fro
     amounts = get("amount")
     numeric = np.fromiter((type(v) is int or type(v) is float for v in amounts), bool, n)
     value = np.array([v if ok_ else 0 for v, ok_ in zip(amounts, numeric)], dtype=np.float64)
-    cents = np.rint(value * 100)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cents = np.rint(value * 100)
     low, high = lim.amount_cents
     # whole cents only: then the shortest repr of the float, which to_cents reads, is cents/100 exactly
     ok &= numeric & (cents / 100 == value) & (cents >= low) & (cents <= high)
