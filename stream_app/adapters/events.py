@@ -39,6 +39,7 @@ def read_lines(path: str) -> EventFrame:
     frame = events_to_frame((event for _, event in numbered), str(path))
     frame.records = np.fromiter((line for line, _ in numbered), dtype=np.int64, count=len(numbered))
     frame.line_of = int  # records are already line numbers
+    frame.contract_checked = True
     return frame
 
 

@@ -68,6 +68,7 @@ def read_jsonl(path: str, now_us: int | None = None) -> EventFrame | None:
     frame = EventFrame(normalise(df), str(path))
     frame.records = lines
     frame.line_of = int  # records are line numbers, as the line-by-line reader gives them
+    frame.contract_checked = True
     return frame
 
 
