@@ -63,8 +63,7 @@ def read_jsonl(path: str, now_us: int | None = None) -> EventFrame | None:
         return None
     columns = {c: np.concatenate([p[c] for p in parts]) if parts else np.empty(0, object) for c in [*COLUMNS, "line"]}
     lines = columns.pop("line").astype(np.int64)
-    df = pd.DataFrame({c: pd.Series(columns[c], dtype=columns[c].dtype if c not in ("categories",) else object)
-                       for c in COLUMNS})
+    df = pd.DataFrame({c: columns[c] for c in COLUMNS})
     frame = EventFrame(normalise(df), str(path))
     frame.records = lines
     frame.line_of = int  # records are line numbers, as the line-by-line reader gives them

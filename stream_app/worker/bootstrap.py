@@ -39,15 +39,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 import orjson
-import pandas as pd
 
 from stream_app import connect
 from stream_app.audiences import rules as audience_rules
-from stream_app.adapters.frame import frame_to_events
-from stream_app.core.fold import MAX_FACTS, ORDER_KEY_CHARS, CustomerState, apply
-from stream_app.core.model import ORDER, RETURN
+from stream_app.core.fold import CustomerState, apply
 from stream_app.core.scoring import Boundaries, boundaries_of
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent, RfmError, StackError
@@ -188,6 +184,13 @@ def fold_frame(frame, result: BootstrapResult) -> dict[str, CustomerState]:
     other customer (a snapshot, a repeated or long order id, categories, a refusal) is folded event by event
     with :func:`apply` itself, in the frame's order.
     """
+    import numpy as np  # here, not at the top: the worker imports this module at start for one Redis check
+    import pandas as pd
+
+    from stream_app.adapters.frame import frame_to_events
+    from stream_app.core.fold import MAX_FACTS, ORDER_KEY_CHARS
+    from stream_app.core.model import ORDER, RETURN
+
     df = frame.df
     n = len(df)
     result.events += n
