@@ -170,6 +170,67 @@ def fold_history(events: Iterable, result: BootstrapResult) -> dict[str, Custome
     return states
 
 
+def fold_frame(frame, result: BootstrapResult) -> dict[str, CustomerState]:
+    """:func:`fold_history` of a frame in time order, with the same states, counts and refusals, at column speed.
+
+    Most customers of a history are plain: orders and returns only, each order id once, short enough to be
+    kept as it is, no categories, within MAX_FACTS. For them :func:`apply` inserts every event as a new fact
+    in arrival order and counts it in ``seq``, so their state is built from the columns directly. Every
+    other customer (a snapshot, a repeated or long order id, categories, a refusal) is folded event by event
+    with :func:`apply` itself, in the frame's order.
+    """
+    import numpy as np  # here, not at the top: the worker imports this module at start for one Redis check
+    import pandas as pd
+
+    from stream_app.adapters.frame import frame_to_events
+    from stream_app.core.fold import MAX_FACTS, ORDER_KEY_CHARS
+    from stream_app.core.model import ORDER, RETURN
+
+    df = frame.df
+    n = len(df)
+    result.events += n
+    if not n:
+        return {}
+    codes, customers = pd.factorize(df["customer_id"], sort=False)
+    kind = df["type"].to_numpy(dtype=object)
+    is_return = kind == RETURN
+    plain_row = (kind == ORDER) | is_return
+    plain_row &= (df["order_id"].str.len() <= ORDER_KEY_CHARS).to_numpy(dtype=bool, na_value=False)
+    plain_row &= np.fromiter((not c for c in df["categories"]), bool, n)
+    plain_row &= ~df.duplicated(["customer_id", "type", "order_id"], keep=False).to_numpy()
+    events_of = np.bincount(codes, minlength=len(customers))
+    plain = (np.bincount(codes, weights=~plain_row, minlength=len(customers)) == 0) & (events_of <= MAX_FACTS)
+
+    # plain customers: rows grouped by customer, orders before returns, each in the frame's (time) order
+    rows = np.flatnonzero(plain[codes])
+    rows = rows[np.lexsort((is_return[rows], codes[rows]))]
+    ids = df["order_id"].to_numpy(dtype=object)[rows].tolist()
+    facts = list(zip(df["occurred_us"].to_numpy()[rows].tolist(), df["amount_cents"].to_numpy()[rows].tolist(),
+                     df["channel"].to_numpy(dtype=object)[rows].tolist()))
+    returns_of = np.bincount(codes[rows], weights=is_return[rows], minlength=len(customers)).astype(np.int64)
+
+    # the others: apply() on their events, in the frame's order
+    others = BootstrapResult()
+    folded = fold_history(frame_to_events(df.iloc[np.flatnonzero(~plain[codes])]), others)
+    for reason, count in others.refused.items():
+        result.refused[reason] = result.refused.get(reason, 0) + count
+
+    states: dict[str, CustomerState] = {}
+    start = 0
+    counts = events_of.tolist()
+    returns = returns_of.tolist()
+    for code, (cid, is_plain) in enumerate(zip(customers.tolist(), plain.tolist())):
+        if not is_plain:
+            states[cid] = folded[cid]
+            continue
+        end = start + counts[code]
+        split = end - returns[code]
+        states[cid] = CustomerState(cid, orders=dict(zip(ids[start:split], facts[start:split])),
+                                    returns=dict(zip(ids[split:end], facts[split:end])), seq=counts[code])
+        start = end
+    return states
+
+
 def settle_all(states: dict[str, CustomerState], settings: Settings
                ) -> tuple[list[Stored], list[ProfileWrite], Boundaries]:
     """Score every customer against the boundaries of the whole population (version 1), as the worker's
@@ -258,7 +319,7 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
         if not len(frame):
             raise BootstrapRefused(f"{path}: no events to load")
         print_(f"read {len(frame):,} events from {path}")
-        states = fold_history(progress.bar(frame.events(), len(frame), "ev"), result)
+        states = fold_frame(frame, result)
         del frame
         result.customers = len(states)
         print_(f"folded {result.events:,} events into {len(states):,} customers")

@@ -1,0 +1,286 @@
+"""A column-wise reader for events files that are valid, with the line-by-line reader as its judge.
+
+Checking every line with the worker's validator (:func:`stream_app.core.validate.parse`)
+costs tens of microseconds an event, which makes reading a history of millions of
+orders the slowest part of a bootstrap. This reader parses each line with the same
+JSON parser (orjson, so duplicate keys, escapes, huge numbers and bad UTF-8 behave
+as they do line by line), then checks whole columns against the contract read from
+its one source (:func:`~stream_app.core.validate.limits`, the schema's property
+names, the pattern of :func:`~stream_app.core.validate.customer_id_pattern`).
+
+It only ever *vouches*: a row whose every field passes checks that are as strict as
+the schema and the validator, or stricter (ASCII-only times with at most 6 decimals,
+amounts that are whole cents), is taken from its columns; any other row is given to
+:func:`parse` itself, and its event used. The moment anything is refused - a line
+that is not JSON, not UTF-8, not an object, a row :func:`parse` refuses, a broken gzip
+stream - this reader gives up (returns None) and the caller reads the file line by
+line, which names the first bad line, its field and the reason. So this reader
+never changes what a file is accepted as nor any error message; it makes valid
+files fast. tests/unit/adapters/test_events_fast.py holds it to that.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from stream_app.adapters import textfile
+from stream_app.adapters.frame import COLUMNS, MISSING_TIME, EventFrame, normalise
+from stream_app.core.model import ORDER, RETURN
+from stream_app.core.validate import ORDER_EVENT_SCHEMA, limits, load_schema, parse
+from stream_app.errors import BadEvent, BadInput
+
+#: bytes read at a time (whole lines are cut from it): bounds the memory of the parsed objects alive at once
+BLOCK = 16 << 20
+BOM = "\ufeff".encode()
+#: the fields this reader checks column-wise; a row with another field of the schema (a snapshot's) goes to parse()
+VOUCHED_FIELDS = frozenset({"type", "customer_id", "occurred_at", "order_id", "amount", "currency", "channel",
+                            "country", "categories"})
+_ABSENT = object()
+#: the longest time this reader vouches for: 19 + "." + 6 digits + "+HH:MM"
+_TIME_WIDTH = 32
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+
+
+def read_jsonl(path: str, now_us: int | None = None) -> EventFrame | None:
+    """The file's events as a frame (what the line-by-line reader gives), or None: read it line by line."""
+    now_us = now_us if now_us is not None else int(time.time() * 1_000_000)
+    other_fields = frozenset(load_schema(ORDER_EVENT_SCHEMA.name)["properties"]) - VOUCHED_FIELDS
+    parts: list[dict[str, np.ndarray]] = []
+    try:
+        with textfile.open_binary(path) as fh:
+            for first_line, lines in _line_blocks(fh):
+                part = _columns(first_line, lines, now_us, other_fields)
+                if part is None:
+                    return None
+                parts.append(part)
+    except (BadInput, OSError, UnicodeDecodeError, *textfile.GZIP_ERRORS):
+        return None
+    columns = {c: np.concatenate([p[c] for p in parts]) if parts else np.empty(0, object) for c in [*COLUMNS, "line"]}
+    lines = columns.pop("line").astype(np.int64)
+    df = pd.DataFrame({c: columns[c] for c in COLUMNS})
+    frame = EventFrame(normalise(df), str(path))
+    frame.records = lines
+    frame.line_of = int  # records are line numbers, as the line-by-line reader gives them
+    frame.contract_checked = True
+    return frame
+
+
+def _line_blocks(fh: BinaryIO) -> Iterator[tuple[int, list[bytes]]]:
+    """(number of the first line, lines) of whole lines, UTF-8 checked, a leading BOM dropped as text_lines does.
+
+    Lines end at b"\\n" only, as Python's binary file iteration cuts them.
+    """
+    rest, line, first = b"", 1, True
+    while True:
+        block = fh.read(BLOCK)
+        data = rest + block
+        end = len(data) if not block else data.rfind(b"\n") + 1
+        whole, rest = data[:end], data[end:]
+        if whole:
+            whole.decode("utf-8")  # raises UnicodeDecodeError (a BadInput line by line)
+            if first and whole.startswith(BOM):
+                whole = whole[len(BOM):]
+            first = False
+            lines = whole.split(b"\n")
+            if whole.endswith(b"\n"):
+                lines.pop()
+            yield line, lines
+            line += len(lines)
+        if not block:
+            return
+
+
+def _columns(first_line: int, lines: list[bytes], now_us: int, other_fields: frozenset[str]
+             ) -> dict[str, np.ndarray] | None:
+    """The frame columns of a block of lines (plus "line"), or None when a line is not an event parse() accepts."""
+    numbers = [i for i, raw in enumerate(lines, first_line) if raw.strip()]
+    loads = orjson.loads
+    try:
+        objs = [loads(lines[i - first_line]) for i in numbers] if len(numbers) < len(lines) else [
+            loads(raw) for raw in lines]
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        return None
+    n = len(objs)
+    if not all(type(o) is dict for o in objs):
+        return None
+    lim = limits()
+
+    def get(name: str) -> list:
+        return [o.get(name, _ABSENT) for o in objs]
+
+    kinds = np.array(get("type"), dtype=object)
+    is_order, is_return = kinds == ORDER, kinds == RETURN
+    ok = (is_order | is_return) & np.fromiter((o.keys().isdisjoint(other_fields) for o in objs), bool, n)
+
+    customer_ids, ids_ok = _distinct_strings(get("customer_id"), lambda v: lim.customer_id.fullmatch(v) is not None)
+    ok &= ids_ok
+
+    occurred, times_ok = _times(get("occurred_at"))
+    ok &= times_ok & (occurred >= lim.earliest_us) & (occurred <= now_us + lim.future_tolerance_us)
+
+    order_ids = get("order_id")
+    shortest, longest = lim.order_id_length
+    ok &= np.fromiter((type(v) is str and shortest <= len(v) <= longest for v in order_ids), bool, n)
+
+    amounts = get("amount")
+    numeric = np.fromiter((type(v) is int or type(v) is float for v in amounts), bool, n)
+    value = np.array([v if ok_ else 0 for v, ok_ in zip(amounts, numeric)], dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cents = np.rint(value * 100)
+    low, high = lim.amount_cents
+    # whole cents only: then the shortest repr of the float, which to_cents reads, is cents/100 exactly
+    ok &= numeric & (cents / 100 == value) & (cents >= low) & (cents <= high)
+    ok &= np.where(is_order, cents >= 0, cents <= 0)
+
+    currency, currency_ok = _distinct_strings(get("currency"), lambda v: lim.currency.fullmatch(v) is not None,
+                                              optional=True)
+    ok &= currency_ok
+    texts = {}
+    for name, most in lim.text_length.items():
+        texts[name], text_ok = _distinct_strings(get(name), lambda v, most=most: len(v) <= most, optional=True)
+        ok &= text_ok
+    categories, categories_ok = _categories(get("categories"), lim)
+    ok &= categories_ok
+
+    cols = {
+        "type": kinds,
+        "customer_id": customer_ids,
+        "order_id": np.array(order_ids, dtype=object),
+        "occurred_us": occurred,
+        "amount_cents": np.where(ok, cents, 0).astype(np.int64),
+        "orders": np.zeros(n, np.int64),
+        "monetary_cents": np.zeros(n, np.int64),
+        "first_order_us": np.full(n, MISSING_TIME, np.int64),
+        "last_order_us": np.full(n, MISSING_TIME, np.int64),
+        "currency": currency,
+        **texts,
+        "categories": categories,
+        "line": np.asarray(numbers if len(numbers) < len(lines) else range(first_line, first_line + n), np.int64),
+    }
+    for row in np.flatnonzero(~ok):  # rows not vouched for: the worker's validator decides, as line by line
+        try:
+            event = parse(objs[row])
+        except BadEvent:
+            return None
+        for name in COLUMNS:
+            cols[name][row] = _cell(event, name)
+    return cols
+
+
+def _cell(event, name: str):
+    """What events_to_frame puts in column ``name`` for ``event``."""
+    if name in ("first_order_us", "last_order_us"):
+        value = getattr(event, name)
+        return MISSING_TIME if value is None else value
+    return getattr(event, name)
+
+
+def _distinct_strings(values: list, test, optional: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(column, passes) for a string field: ``test`` is asked once per distinct string; an absent optional
+    field passes and becomes None; anything that is not a string fails (parse() will say why)."""
+    n = len(values)
+    strings = [v if type(v) is str else None for v in values]
+    codes, uniques = pd.factorize(np.array(strings, dtype=object), use_na_sentinel=True)
+    passes = np.fromiter((bool(test(u)) for u in uniques), bool, len(uniques))
+    column = np.empty(n, dtype=object)
+    column[:] = None
+    has = codes >= 0
+    column[has] = uniques.astype(object)[codes[has]] if len(uniques) else None
+    ok = np.zeros(n, bool)
+    ok[has] = passes[codes[has]]
+    if optional:
+        ok |= np.fromiter((v is _ABSENT for v in values), bool, n)
+    return column, ok
+
+
+def _categories(values: list, lim) -> tuple[np.ndarray, np.ndarray]:
+    """(column of tuples, passes): absent, or a list of at most N strings each within the length limits."""
+    n = len(values)
+    shortest, longest = lim.category_length
+    column = np.empty(n, dtype=object)
+    ok = np.ones(n, bool)
+    empty: tuple = ()
+    for i, v in enumerate(values):
+        if v is _ABSENT:
+            column[i] = empty
+        elif type(v) is list and len(v) <= lim.categories_items and all(
+                type(c) is str and shortest <= len(c) <= longest for c in v):
+            column[i] = tuple(v)
+        else:
+            column[i], ok[i] = empty, False
+    return column, ok
+
+
+def _times(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """(epoch microseconds, passes) of RFC 3339 times of the strict form YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|+HH:MM).
+
+    Stricter than the schema's pattern and format and than fromisoformat (ASCII digits, upper-case T and Z,
+    real calendar dates, no leap second), so a time that passes is one parse() reads to the same microsecond.
+    """
+    n = len(values)
+    filler = "2000-01-01T00:00:00Z"
+    fits = [type(v) is str and 20 <= len(v) <= _TIME_WIDTH for v in values]
+    texts = [v if f else filler for v, f in zip(values, fits)]
+    ok = np.fromiter(fits, bool, n)
+    length = np.fromiter(map(len, texts), np.int64, n)
+    c = np.array(texts, dtype=f"U{_TIME_WIDTH}").view(np.uint32).reshape(n, _TIME_WIDTH).astype(np.int64)
+    digit = (c >= ord("0")) & (c <= ord("9"))
+    d = c - ord("0")
+    rows = np.arange(n)
+
+    for at in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
+        ok &= digit[:, at]
+    for at, char in ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":")):
+        ok &= c[:, at] == ord(char)
+    zulu = c[rows, length - 1] == ord("Z")
+    zone = np.where(zulu, 1, 6)
+    has_fraction = c[:, 19] == ord(".")
+    places = np.where(has_fraction, length - 20 - zone, 0)
+    ok &= np.where(has_fraction, (places >= 1) & (places <= 6), length == 19 + zone)
+    position = np.arange(_TIME_WIDTH)
+    in_fraction = (position >= 20) & (position < 20 + places[:, None])
+    ok &= ~(in_fraction & ~digit).any(axis=1)
+    weights = np.zeros(_TIME_WIDTH, np.int64)
+    weights[20:26] = 10 ** np.arange(5, -1, -1)
+    micros = (np.where(in_fraction, d, 0) * weights).sum(axis=1)
+
+    start = np.clip(length - 6, 0, _TIME_WIDTH - 6)
+    sign_char = c[rows, start]
+    offset_ok = ((sign_char == ord("+")) | (sign_char == ord("-"))) & (c[rows, start + 3] == ord(":"))
+    for k in (1, 2, 4, 5):
+        offset_ok &= digit[rows, start + k]
+    off_h = d[rows, start + 1] * 10 + d[rows, start + 2]
+    off_m = d[rows, start + 4] * 10 + d[rows, start + 5]
+    offset_ok &= (off_h <= 23) & (off_m <= 59)
+    ok &= zulu | offset_ok
+    offset_us = np.where(zulu, 0, np.where(sign_char == ord("-"), -1, 1) * (off_h * 60 + off_m) * 60_000_000)
+
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month = d[:, 5] * 10 + d[:, 6]
+    day = d[:, 8] * 10 + d[:, 9]
+    hour, minute, second = (d[:, k] * 10 + d[:, k + 1] for k in (11, 14, 17))
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    last_day = _DAYS_IN_MONTH[np.where(month_ok, month, 1)] + ((month == 2) & leap)
+    ok &= (year >= 1) & month_ok & (day >= 1) & (day <= last_day) & (hour <= 23) & (minute <= 59) & (second <= 59)
+
+    us = (_days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000
+    us = us + micros - offset_us
+    return np.where(ok, us, 0), ok
+
+
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm), element-wise."""
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    mp = (m + 9) % 12
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146_097 + doe - 719_468
