@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from stream_app.adapters.frame import events_to_frame
 from stream_app.core.fold import MAX_FACTS
 from stream_app.core.model import OrderEvent
-from stream_app.worker import codec
+from stream_app.core import stored as codec
 from stream_app.worker.bootstrap import BootstrapResult, fold_frame, fold_history
 
 T0 = 1_600_000_000_000_000
