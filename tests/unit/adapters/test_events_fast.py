@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from stream_app.adapters import events, events_fast
 from stream_app.errors import BadInput
-from stream_app.worker.synthetic import generate_lines
+from stream_app.tools.synthetic import generate_lines
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
