@@ -15,7 +15,7 @@ from stream_app.adapters.frame import events_to_frame
 from stream_app.core.fold import fold
 from stream_app.core.scoring import score_states
 from stream_app.core.segments import SegmentMap, value_band
-from tests.unit.test_core_fold import events_strategy, order, to_events
+from tests.unit.core.test_fold import events_strategy, order, to_events
 
 
 def reference(events):

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "out" / "test-artifacts"
 WIDTH, HEIGHT = 1400, 1600
 
 

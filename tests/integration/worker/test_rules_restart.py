@@ -18,7 +18,7 @@ import pytest
 from stream_app.audiences import rules as audience_rules
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
-EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events_valid.jsonl"
+EVENTS = Path(__file__).resolve().parents[2] / "fixtures" / "events_valid.jsonl"
 LEADER_TICKS = 12  # seconds the restarted worker runs after catching up: its leader checks the rules at once
 
 

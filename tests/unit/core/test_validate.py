@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stream_app.core.validate import decode, load_schema, parse
 from stream_app.errors import BadEvent
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SCHEMA = load_schema("order_event.schema.json")
 REFERENCE = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
 

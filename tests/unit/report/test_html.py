@@ -14,7 +14,7 @@ from stream_app.audiences import rules
 from stream_app.cli import main
 from stream_app.report import html, redis_source
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 RETAIL = DATA / "online_retail.csv.gz"
 
 

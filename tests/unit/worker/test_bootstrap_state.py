@@ -1,5 +1,5 @@
 """The states and profiles `rfm-stream bootstrap` computes equal what the worker's processor leaves, and
-streaming on top of them equals batch over everything (no servers: tests/integration/test_bootstrap.py
+streaming on top of them equals batch over everything (no servers: tests/integration/worker/test_bootstrap.py
 runs the command on the real stack)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from stream_app.settings import Settings
 from stream_app.core import stored as codec
 from stream_app.worker.bootstrap import BootstrapResult, fold_history, settle_all
 from stream_app.worker.processor import Processor
-from tests.unit.test_worker_processor import PARTITIONS, DictTable, TwinSinks, drive, run, sample_events, to_msgs
+from tests.unit.worker.test_processor import PARTITIONS, DictTable, TwinSinks, drive, run, sample_events, to_msgs
 
 
 def _processor(sinks: TwinSinks, table: DictTable) -> Processor:

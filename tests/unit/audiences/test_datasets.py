@@ -13,7 +13,7 @@ import pytest
 
 from stream_app.cli import main
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 RETAIL = DATA / "online_retail.csv.gz"
 FLO = DATA / "flo_data_20k.csv.gz"
 NAMES = ("vip_high_aov", "frequent_buyer_bonus", "reactivation", "flo_womens_new_brand", "flo_men_kids_discount")

@@ -17,7 +17,7 @@ from stream_app.monitor.metrics import METRICS, PublishCounting, WorkerMetrics
 from stream_app.worker.control import CONTROL_KEY
 from stream_app.worker.ports import Counters
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def families(metrics: WorkerMetrics) -> dict[str, list]:

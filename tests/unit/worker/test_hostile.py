@@ -1,7 +1,7 @@
 """Hostile records on the orders topic: none stops, loops or steers the processor.
 
 The fakes of test_worker_processor.py stand in for the Table, Redis and Kafka;
-tests/integration/test_worker_hostile.py sends the same records to a real worker.
+tests/integration/worker/test_hostile.py sends the same records to a real worker.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from stream_app.worker import control
 from stream_app.worker.app import server_fault
 from stream_app.worker.messages import Msg
 from stream_app.worker.processor import Processor
-from tests.unit.test_worker_processor import (PARTITIONS, DictTable, TwinSinks, assert_equals_batch, drive, run,
+from tests.unit.worker.test_processor import (PARTITIONS, DictTable, TwinSinks, assert_equals_batch, drive, run,
                                               sample_events, to_msgs)
 
 YEAR_ONE = "0001-01-01T00:00:00+01:00"  # valid RFC 3339, but before the first representable UTC instant

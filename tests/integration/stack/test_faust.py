@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 
 pytestmark = pytest.mark.integration
 
-APP = Path(__file__).with_name("faust_table_app.py")
+APP = Path(__file__).resolve().parents[1] / "faust_table_app.py"
 PARTITIONS = 2
 
 

@@ -21,7 +21,7 @@ from stream_app.core import stored as codec
 from stream_app.worker import control
 from stream_app.worker.messages import Msg
 from stream_app.worker.processor import Processor
-from tests.unit.test_worker_processor import PARTITIONS, DictTable, TwinSinks, drive, run, sample_events, to_msgs
+from tests.unit.worker.test_processor import PARTITIONS, DictTable, TwinSinks, drive, run, sample_events, to_msgs
 
 CUSTOMERS = ["000", "001", "002", "c1", "x" * 64]
 FIELDS = ["type", "customer_id", "occurred_at", "order_id", "amount", "currency", "channel", "country",

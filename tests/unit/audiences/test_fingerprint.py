@@ -12,7 +12,7 @@ from pathlib import Path
 
 from stream_app.audiences import rules
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CATEGORIES = [f"CAT{i:02d}" for i in range(40)]
 TEXT = f"""audiences:
   - name: many_categories

@@ -20,7 +20,7 @@ from stream_app.worker import control
 from stream_app.core.stored import Stored
 from stream_app.worker.messages import Msg
 from stream_app.worker.processor import Processor
-from tests.unit.test_worker_processor import PARTITIONS, DictTable, TwinSinks, run
+from tests.unit.worker.test_processor import PARTITIONS, DictTable, TwinSinks, run
 
 PRODUCER_LIMIT = 1_000_000
 T0 = 1_600_000_000_000_000

@@ -15,7 +15,7 @@ from stream_app import batch
 from stream_app.adapters import online_retail
 from stream_app.cli import main
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DATA = PROJECT_ROOT.parent / "shared" / "data"
 RETAIL = DATA / "online_retail.csv.gz"
 ARTIFACTS = PROJECT_ROOT / "out" / "test-artifacts"
@@ -78,7 +78,7 @@ def test_online_retail_report_in_chromium(chromium, tmp_path):
 @pytest.mark.integration
 def test_report_from_redis_profile_hashes(chromium, redis_client, redis_url, redis_prefix, tmp_path, monkeypatch):
     """Profiles written to Redis in the worker's hash contract are read back with SCAN + HGETALL and drawn."""
-    from tests.unit.test_report_html import as_hash
+    from tests.unit.report.test_html import as_hash
 
     scored = batch.score(online_retail.read(str(RETAIL)))
     prefix = redis_prefix.rstrip(":")

@@ -7,7 +7,7 @@ from stream_app.core.segments import SegmentMap
 from stream_app.core import stored as codec
 from stream_app.worker.processor import Processor
 from stream_app.worker.redis_epoch import restored_write
-from tests.unit.test_worker_processor import PARTITIONS, DictTable, TwinSinks, drive, run, sample_events, to_msgs
+from tests.unit.worker.test_processor import PARTITIONS, DictTable, TwinSinks, drive, run, sample_events, to_msgs
 
 
 def test_a_rewritten_profile_is_the_one_last_written():

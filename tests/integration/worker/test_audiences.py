@@ -10,7 +10,7 @@ import jsonschema
 import orjson
 import pandas as pd
 import pytest
-from tests.integration.test_report_chromium import assert_not_blank, dom_text, screenshot, top_spender
+from tests.integration.report.test_chromium import assert_not_blank, dom_text, screenshot, top_spender
 
 from stream_app import batch
 from stream_app.adapters import registry
