@@ -28,6 +28,10 @@ from stream_app.core.scoring import Boundaries
 from stream_app.redis import keys, scripts
 from stream_app.worker.boundaries import Published
 
+#: how many published versions stay readable by number (``{prefix}:boundaries:{version}``): a partition whose
+#: last rescore is older than that is rescored in full by its next owner
+BOUNDARY_HISTORY = 16
+
 
 def cuts_from_reply(reply: list) -> tuple[int, int, dict[str, Cuts]]:
     """(index_changes, customers, cuts) from a flat reply: index_changes, customers, then member, score
@@ -91,8 +95,34 @@ class BoundaryStore:
         version = old.version + 1 if bumped else old.version
         new = Published(Boundaries(cuts=cuts, customers=n, version=version), changes, int(time.time() * 1e6), ms,
                         audiences_fp)
-        ok = await self._store(keys=[keys.boundaries_key(self.prefix)], args=[old.version, new.to_bytes()])
+        history = [keys.boundaries_version_key(self.prefix, v) for v in (version, version - BOUNDARY_HISTORY)]
+        ok = await self._store(keys=[keys.boundaries_key(self.prefix), *history], args=[old.version, new.to_bytes()])
         return (new, bumped) if ok else None
+
+    async def published_between(self, lo: int, hi: int) -> list[Published] | None:
+        """The published records of versions ``lo`` to ``hi``, in order; None when one of them is no longer
+        (or was never) kept, or does not read as that version."""
+        if not 0 < lo <= hi or hi - lo >= BOUNDARY_HISTORY:
+            return None
+        raws = await self.client.mget([keys.boundaries_version_key(self.prefix, v) for v in range(lo, hi + 1)])
+        out = []
+        for version, raw in zip(range(lo, hi + 1), raws):
+            try:
+                published = Published.from_bytes(raw) if raw else None
+            except Exception:  # not the leader's writing: the caller falls back to looking at everyone
+                return None
+            if published is None or published.boundaries.version != version:
+                return None
+            out.append(published)
+        return out
+
+    async def rescored_version(self, partition: int) -> int | None:
+        """The last version the partition's rescore was flushed and drained to; None when none is recorded."""
+        raw = await self.client.hget(keys.rescored_key(self.prefix), str(partition))
+        try:
+            return int(raw) if raw is not None else None
+        except ValueError:  # not mark_rescored's writing: as if unknown
+            return None
 
     async def mark_rescored(self, partition: int, version: int) -> None:
         await self._mark(keys=[keys.rescored_key(self.prefix)], args=[partition, version])

@@ -46,6 +46,12 @@ def boundaries_key(prefix: str) -> str:
     return f"{prefix}:boundaries"
 
 
+def boundaries_version_key(prefix: str, version: int) -> str:
+    """String: one published boundaries record by version, the last few kept (a new owner's first rescore
+    compares every version since the partition's last one, docs/decisions/rescore-movers.md)."""
+    return f"{prefix}:boundaries:{version}"
+
+
 def rescored_key(prefix: str) -> str:
     """Hash: orders partition -> the boundaries version its customers were last rescored to."""
     return f"{prefix}:rescored"
