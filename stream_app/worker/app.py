@@ -174,6 +174,12 @@ class FaustSinks:
     async def mark_rescored(self, partition: int, version: int) -> None:
         await self.store.mark_rescored(partition, version)
 
+    async def rescored_version(self, partition: int) -> int | None:
+        return await self.store.rescored_version(partition)
+
+    async def published_between(self, lo: int, hi: int) -> list[Published] | None:
+        return await self.store.published_between(lo, hi)
+
 
 async def process_or_exit(processor: Processor, msgs: list[Msg], metrics: WorkerMetrics | None = None,
                           before: Callable[[], Awaitable[None]] | None = None,

@@ -38,6 +38,8 @@ class Sinks(Protocol):
     async def latest_published(self) -> Published: ...
     async def mark_rescored(self, partition: int, version: int) -> None: ...
     async def movers(self, spans: dict[str, list[Interval]]) -> set[str]: ...
+    async def rescored_version(self, partition: int) -> int | None: ...
+    async def published_between(self, lo: int, hi: int) -> list[Published] | None: ...
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Counters:
     failed: int = 0  # customers a rescore could not score (logged; their state and profile are left as they were)
     narrow_rescores: int = 0  # partition rescores that looked only at the customers the cut move touches
     full_rescores: int = 0  # partition rescores that scanned every customer of the partition
+    takeover_rescores: int = 0  # of the narrow ones, first rescores after an assignment (rescore.since_last_rescore)
+    compared: int = 0  # profiles rescores read from Redis to compare with unchanged customers
 
 
 

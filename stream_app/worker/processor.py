@@ -38,7 +38,7 @@ from stream_app.worker import control
 from stream_app.worker.checkpoint import Checkpoint, Effects, Record
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import Counters, Sinks, StateTable
-from stream_app.worker.rescore import RescoreLedger, owned
+from stream_app.worker.rescore import RescoreLedger, owned, since_last_rescore
 from stream_app.worker.scorer import Scorer
 
 log = logging.getLogger("rfm_stream.worker")
@@ -321,6 +321,7 @@ class Processor:
                 self._log_failure(f"customer {key!r} cannot be rescored", exc)
         if not self.ledger.trusted(m.partition):  # unchanged by the boundaries, but Redis may differ (rescore.py)
             ids = [u[0] for u in unchanged]
+            self.counters.compared += len(ids)
             for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids)):
                 if r is not None and (r.segment, seen_scores(r)) != (segment, new):
                     pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
@@ -334,7 +335,13 @@ class Processor:
 
     async def _rescore_candidates(self, m: Msg, bounds: Boundaries) -> Iterable[tuple[bytes, bytes]]:
         """The (key, state) of the partition's customers a rescore to ``bounds`` must look at (rescore.py)."""
-        spans = self.ledger.spans(m.partition, bounds) if self.partitions is not None else None
+        spans = None
+        if self.partitions is not None and self.ledger.trusted(m.partition):
+            spans = self.ledger.spans(m.partition, bounds)
+        elif self.partitions is not None:
+            spans = await since_last_rescore(self.sinks, m.partition, bounds, self.rules_fp)
+            if spans is not None:
+                self.counters.takeover_rescores += 1
         if spans is None:
             self.counters.full_rescores += 1
             return self.table.partition_items(m.partition)

@@ -12,15 +12,27 @@ what the worker can vouch for:
   (core/movers.since): a few contiguous runs of the Redis rank index, whatever the population.
 
 A write Redis refused as stale (another writer holds a newer profile) withdraws the partition's trust.
+
+The first rescore after an assignment need not look at everyone either (:func:`since_last_rescore`): Redis
+can be ahead of the restored state only by the writes of batches whose offsets were never committed, which
+the new owner replays. A replayed batch of events is judged by the write rule like any other; a replayed
+rescore wrote customers whose scores differ between versions of the chain from the partition's last drained
+rescore (``{prefix}:rescored``) to now, so only the candidates of ``core.movers.chain_intervals`` over that
+chain are looked at, and those that come out unchanged are compared with Redis.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from stream_app.core import movers
 from stream_app.core.movers import Interval
 from stream_app.core.scoring import Boundaries
+
+if TYPE_CHECKING:
+    from stream_app.worker.boundaries import Published
+    from stream_app.worker.ports import Sinks
 
 
 class RescoreLedger:
@@ -65,6 +77,34 @@ class RescoreLedger:
         if partition not in self._trusted or partition not in self._scored_with:
             return None
         return movers.since(list(self._scored_with[partition].values()), bounds)
+
+
+async def since_last_rescore(sinks: "Sinks", partition: int, bounds: Boundaries, rules_fp: str
+                             ) -> dict[str, list[Interval]] | None:
+    """Where a new owner's first rescore of ``partition`` to ``bounds`` must look; None: at everyone.
+
+    Every customer of the partition holds in its restored state the scores of its last drained rescore
+    ``R`` or of a later version (``mark_rescored`` runs after the changelog drain), and a dead owner's
+    writes that the state lacks scored customers with versions from ``R`` to ``bounds``. So the customers
+    whose keys lie in the chain's intervals are all that can differ, in the state or in Redis. Everyone is
+    looked at when ``R`` is unknown, a version of the chain is no longer kept, one was published under other
+    audience rules than this worker's, or the cut keys cannot say who moved.
+    """
+    rescored = await sinks.rescored_version(partition)
+    if rescored is None:
+        return None
+    chain = await sinks.published_between(rescored, bounds.version)
+    return chain_spans(chain, bounds, rules_fp)
+
+
+def chain_spans(chain: "list[Published] | None", bounds: Boundaries, rules_fp: str) -> dict[str, list[Interval]] | None:
+    """The intervals of a chain of published versions ending at ``bounds``; None: look at everyone."""
+    if not chain or chain[-1].boundaries != bounds or any(p.audiences_fp != rules_fp for p in chain):
+        return None
+    spans = movers.chain_intervals([p.boundaries for p in chain])
+    if any(s.lo is None or s.hi is None for ss in spans.values() for s in ss):
+        return None  # rescores_everyone for some step: the local scan is cheaper than the whole index
+    return spans
 
 
 def owned(ids: set[str], partition: int, partitions: int) -> Iterator[bytes]:

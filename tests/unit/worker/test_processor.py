@@ -62,6 +62,9 @@ class TwinSinks:
         self.published = None
         self.rescored: dict[int, int] = {}
         self.mover_queries = 0
+        self.history: dict[int, object] = {}  # version -> Published: what the leader keeps readable by number
+        self.audiences_fp = ""  # the leader's rules fingerprint, recorded with each version
+        self.read: list[str] = []  # every customer id whose profile was read, in order
 
     async def write_profiles(self, writes):
         out = []
@@ -85,6 +88,7 @@ class TwinSinks:
                              scores if scores[0] is not None else None, tuple(old["audiences"]))
 
     async def read_profiles(self, customer_ids):
+        self.read += customer_ids
         return [self._stored(cid) for cid in customer_ids]
 
     async def publish(self, changes, dead, audience=()):
@@ -98,7 +102,22 @@ class TwinSinks:
 
     async def latest_published(self):
         from stream_app.worker.boundaries import Published
-        return Published(await self.latest_boundaries(), computed_us=1_700_000_000_000_000)
+        return Published(await self.latest_boundaries(), computed_us=1_700_000_000_000_000,
+                         audiences_fp=self.audiences_fp)
+
+    def publish_boundaries(self, bounds):
+        """The leader's compare-and-set: the latest record, and the same record kept under its version."""
+        from stream_app.worker.boundaries import Published
+        self.published = bounds
+        self.history[bounds.version] = Published(bounds, computed_us=1_700_000_000_000_000,
+                                                 audiences_fp=self.audiences_fp)
+
+    async def rescored_version(self, partition):
+        return self.rescored.get(partition)
+
+    async def published_between(self, lo, hi):
+        chain = [self.history.get(v) for v in range(lo, hi + 1)]
+        return chain if chain and None not in chain else None
 
     async def mark_rescored(self, partition, version):
         self.rescored[partition] = max(version, self.rescored.get(partition, 0))
@@ -114,7 +133,7 @@ class TwinSinks:
         pop = {cid: Totals(frequency=p["ranks"][1], monetary_cents=p["ranks"][2], last_order_us=p["ranks"][0])
                for cid, p in self.profiles.items() if p["segment"]}
         version = (self.published.version if self.published else 0) + 1
-        self.published = boundaries_of(pop, version)
+        self.publish_boundaries(boundaries_of(pop, version))
         return control.encode_rescore(self.published.version)
 
 
@@ -384,3 +403,93 @@ def test_rescoring_only_the_movers_leaves_what_rescoring_everyone_leaves(seed):
     assert narrow.counters.narrow_rescores == (len(chunks) - 1) * PARTITIONS and ns.mover_queries > 0
     assert full.counters.narrow_rescores == 0
     assert_equals_batch(evs, ns)
+
+
+def _moved_cuts(rng: random.Random, profiles: dict[str, dict], cuts, dimension: int):
+    """The cut keys moved by a few ranks each, as a recompute during a steady stream moves them."""
+    from stream_app.core.quintiles import Cuts
+
+    population = sorted((p["ranks"][dimension], cid) for cid, p in profiles.items() if p["segment"])
+    at = [population.index(k) + rng.randint(-3, 3) for k in cuts.keys]
+    return Cuts(tuple(sorted(population[min(max(i, 0), len(population) - 1)] for i in set(at))))
+
+
+def _takeover(table: DictTable, sinks: TwinSinks, partition: int, offset: int, latest, latest_first: bool,
+              partitions: int | None):
+    """A new owner, from the table a dead worker left, handles the replayed control and the next one."""
+    clock = lambda: 1_700_000_000_000_000  # noqa: E731 - the same updated_at whichever path runs
+    successor = Processor(table, sinks, SegmentMap.load(), "orders", now_us=clock, partitions=partitions)
+    read_before = len(sinks.read)
+    if latest_first:
+        sinks.publish_boundaries(latest)  # published before the new owner reached the replayed control
+    run(successor.process([Msg(partition, offset, control.CONTROL_KEY, control.encode_rescore(latest.version - 1))]))
+    if not latest_first:
+        sinks.publish_boundaries(latest)
+    run(successor.process([Msg(partition, offset + 1, control.CONTROL_KEY, control.encode_rescore(latest.version))]))
+    return successor, sinks.read[read_before:]
+
+
+@pytest.mark.parametrize("latest_first", [True, False])
+@pytest.mark.parametrize("seed", [2, 5, 13, 29])
+def test_a_new_owner_compares_with_redis_only_the_candidates_of_the_chain(seed, latest_first):
+    """Boundaries v1 -> v2 -> v3 where the cuts of most dimensions move at v2 and back at v3. A worker
+    rescores a partition to v2, its Redis writes land and its changelog writes are lost (a kill -9); the new
+    owner, from that table, handles the replayed control for v2, then the one for v3 (with latest_first, v3
+    was published before it got to the replay, so it rescores straight to v3: the case where customers that
+    moved and moved back are unchanged in its state but not in Redis). It must leave every profile as a full
+    rescore under v3 does, reading from Redis only candidates of the chain (fewer than the partition's
+    customers), and exactly what the old path (everyone scanned, every unchanged profile read) leaves."""
+    import copy
+
+    from stream_app.core import stored as codec
+    from stream_app.core.movers import chain_intervals
+    from stream_app.core.scoring import Boundaries
+
+    rng = random.Random(seed)
+    evs = sample_events(150, seed=seed)
+    msgs = to_msgs(evs)
+    sinks, table = TwinSinks(), DictTable()
+    clock = lambda: 1_700_000_000_000_000  # noqa: E731
+    first = Processor(table, sinks, SegmentMap.load(), "orders", now_us=clock, partitions=PARTITIONS)
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    run(drive(first, sinks, msgs, 37, nxt))
+    b1 = sinks.published
+    back = rng.sample(range(len(DIMENSIONS)), 3)  # these move at v2 and back at v3; the other one moves twice
+    b2 = Boundaries({d: _moved_cuts(rng, sinks.profiles, b1.cuts[d], i) for i, d in enumerate(DIMENSIONS)},
+                    b1.customers, 2)
+    b3 = Boundaries({d: b1.cuts[d] if i in back else _moved_cuts(rng, sinks.profiles, b2.cuts[d], i)
+                     for i, d in enumerate(DIMENSIONS)}, b1.customers, 3)
+    part = max(range(PARTITIONS), key=lambda q: sum(1 for m in msgs if m.partition == q))
+    mine = {cid for cid in sinks.profiles if control.partition_of(cid.encode(), PARTITIONS) == part}
+
+    sinks.publish_boundaries(b2)
+    table.fail_after = 0  # the changelog write of the rescore's flush never happens; its Redis writes do
+    with pytest.raises(RuntimeError):
+        run(first.process([Msg(part, nxt[part], control.CONTROL_KEY, control.encode_rescore(2))]))
+    table.fail_after = None
+    assert sinks.rescored[part] == 1 and any(sinks.profiles[c]["bv"] == 2 for c in mine)
+
+    reference = copy.deepcopy((table, sinks))
+    successor, read = _takeover(table, sinks, part, nxt[part], b3, latest_first, PARTITIONS)
+    full, full_read = _takeover(*reference, part, nxt[part], b3, latest_first, None)
+
+    segments = SegmentMap.load()
+    for cid in mine:
+        prof = sinks.profiles[cid]
+        if not prof["segment"]:
+            continue
+        want = b3.score_values(cid, prof["ranks"])
+        got = tuple(int(prof[k]) for k in ("r_score", "f_score", "m_score", "aov_score"))
+        assert (got, prof["segment"]) == ((want.r, want.f, want.m, want.aov), segments.segment(want.r, want.f)), cid
+        scores, segment, _, _, _ = codec.decode_scoring(table.data[cid.encode()])
+        assert (scores, segment) == (want, prof["segment"]), cid  # the state agrees with Redis again
+    candidates = {cid for cid in mine if any(
+        within(chain_intervals([b1, b2, b3])[d], (v, cid)) for d, v in zip(DIMENSIONS, sinks.profiles[cid]["ranks"]))}
+    assert successor.counters.takeover_rescores == 1 and successor.counters.full_rescores == 0
+    assert read and set(read) <= candidates and len(candidates) < len(mine)
+    assert successor.counters.compared <= len(candidates)
+    assert full.counters.narrow_rescores == 0 and len(full_read) > len(read)
+    if latest_first:  # moved at v2 and back at v3: unchanged in the state, found only by the Redis compare
+        assert successor.counters.repaired == full.counters.repaired > 0
+    assert sinks.profiles == reference[1].profiles
+    assert sorted(map(orjson.dumps, sinks.changes)) == sorted(map(orjson.dumps, reference[1].changes))
