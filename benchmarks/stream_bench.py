@@ -171,7 +171,7 @@ class NoKafka:
     async def latest_published(self):
         return await self.store.load()
 
-    async def mark_rescored(self, partition, version):
+    async def mark_rescored(self, partition, version, rules_fp=""):
         pass
 
 

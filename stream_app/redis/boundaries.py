@@ -116,16 +116,21 @@ class BoundaryStore:
             out.append(published)
         return out
 
-    async def rescored_version(self, partition: int) -> int | None:
-        """The last version the partition's rescore was flushed and drained to; None when none is recorded."""
-        raw = await self.client.hget(keys.rescored_key(self.prefix), str(partition))
+    async def last_rescore(self, partition: int) -> tuple[int, str] | None:
+        """The last version the partition's rescore was flushed and drained to, and the audience rules
+        fingerprint of the worker that did it; None when none is recorded."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hget(keys.rescored_key(self.prefix), str(partition))
+        pipe.hget(keys.rescored_rules_key(self.prefix), str(partition))
+        raw, rules_fp = await pipe.execute()
         try:
-            return int(raw) if raw is not None else None
+            return (int(raw), _text(rules_fp)) if raw is not None and rules_fp is not None else None
         except ValueError:  # not mark_rescored's writing: as if unknown
             return None
 
-    async def mark_rescored(self, partition: int, version: int) -> None:
-        await self._mark(keys=[keys.rescored_key(self.prefix)], args=[partition, version])
+    async def mark_rescored(self, partition: int, version: int, rules_fp: str = "") -> None:
+        await self._mark(keys=[keys.rescored_key(self.prefix), keys.rescored_rules_key(self.prefix)],
+                         args=[partition, version, rules_fp])
 
     async def rescored(self) -> dict[int, int]:
         raw = await self.client.hgetall(keys.rescored_key(self.prefix))

@@ -57,6 +57,11 @@ def rescored_key(prefix: str) -> str:
     return f"{prefix}:rescored"
 
 
+def rescored_rules_key(prefix: str) -> str:
+    """Hash: orders partition -> the audience rules fingerprint of the worker that marked its last rescore."""
+    return f"{prefix}:rescored_rules"
+
+
 def epoch_key(prefix: str) -> str:
     """Hash: Redis' marker of its own continuity (a token, one field per partition; worker/redis_epoch.py)."""
     return f"{prefix}:epoch"

@@ -171,11 +171,11 @@ class FaustSinks:
             self._raw, self._published = raw, published
         return self._published
 
-    async def mark_rescored(self, partition: int, version: int) -> None:
-        await self.store.mark_rescored(partition, version)
+    async def mark_rescored(self, partition: int, version: int, rules_fp: str) -> None:
+        await self.store.mark_rescored(partition, version, rules_fp)
 
-    async def rescored_version(self, partition: int) -> int | None:
-        return await self.store.rescored_version(partition)
+    async def last_rescore(self, partition: int) -> tuple[int, str] | None:
+        return await self.store.last_rescore(partition)
 
     async def published_between(self, lo: int, hi: int) -> list[Published] | None:
         return await self.store.published_between(lo, hi)

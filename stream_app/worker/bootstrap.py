@@ -400,7 +400,7 @@ async def _write_redis(settings: Settings, writes: list[ProfileWrite], bounds: B
             raise RfmError("the boundaries read back from the rank index in Redis differ from those the profiles "
                            "were scored with: was a worker started during the bootstrap?")
         for part in range(partitions):
-            await store.mark_rescored(part, version)
+            await store.mark_rescored(part, version, rules_fp)
     finally:
         await client.aclose()
 

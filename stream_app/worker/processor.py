@@ -286,7 +286,7 @@ class Processor:
         if self.ledger.repeated(m.partition, self.bounds.version):
             # Already rescored to these boundaries, and every event since was scored with them: a repeated
             # control (a new leader's resend, or a forged one) costs a Redis read, not a scan of the partition.
-            await self.sinks.mark_rescored(m.partition, self.bounds.version)
+            await self.sinks.mark_rescored(m.partition, self.bounds.version, self.rules_fp)
             return
         await self._rescore(m, published.computed_us)
 
@@ -331,7 +331,7 @@ class Processor:
         self.ledger.starting(m.partition, bounds)
         await self._flush(pending, [])
         self.ledger.rescored(m.partition, bounds.version)
-        await self.sinks.mark_rescored(m.partition, bounds.version)
+        await self.sinks.mark_rescored(m.partition, bounds.version, self.rules_fp)
 
     async def _rescore_candidates(self, m: Msg, bounds: Boundaries) -> Iterable[tuple[bytes, bytes]]:
         """The (key, state) of the partition's customers a rescore to ``bounds`` must look at (rescore.py)."""

@@ -87,13 +87,14 @@ async def since_last_rescore(sinks: "Sinks", partition: int, bounds: Boundaries,
     ``R`` or of a later version (``mark_rescored`` runs after the changelog drain), and a dead owner's
     writes that the state lacks scored customers with versions from ``R`` to ``bounds``. So the customers
     whose keys lie in the chain's intervals are all that can differ, in the state or in Redis. Everyone is
-    looked at when ``R`` is unknown, a version of the chain is no longer kept, one was published under other
-    audience rules than this worker's, or the cut keys cannot say who moved.
+    looked at when ``R`` is unknown, was marked by a worker with other audience rules (its customers hold
+    those), a version of the chain is no longer kept or was published under other rules than this worker's,
+    or the cut keys cannot say who moved.
     """
-    rescored = await sinks.rescored_version(partition)
-    if rescored is None:
+    last = await sinks.last_rescore(partition)
+    if last is None or last[1] != rules_fp:
         return None
-    chain = await sinks.published_between(rescored, bounds.version)
+    chain = await sinks.published_between(last[0], bounds.version)
     return chain_spans(chain, bounds, rules_fp)
 
 

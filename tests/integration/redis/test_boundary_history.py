@@ -62,14 +62,16 @@ def test_the_rescored_version_of_a_partition(redis_url, redis_prefix):
         client = aioredis.Redis.from_url(redis_url)
         try:
             store = BoundaryStore(client, redis_prefix)
-            before = await store.rescored_version(2)
-            await store.mark_rescored(2, 5)
-            await store.mark_rescored(2, 4)  # versions recorded only grow
-            return before, await store.rescored_version(2), await store.rescored_version(1)
+            before = await store.last_rescore(2)
+            await store.mark_rescored(2, 5, "a")
+            await store.mark_rescored(2, 4, "b")  # versions recorded only grow, and the rules with them
+            older = await store.last_rescore(2)
+            await store.mark_rescored(2, 5, "c")  # the same version marked again: the last marker's rules
+            return before, older, await store.last_rescore(2), await store.last_rescore(1)
         finally:
             await client.aclose()
 
-    assert asyncio.run(go()) == (None, 5, None)
+    assert asyncio.run(go()) == (None, (5, "a"), (5, "c"), None)
 
 
 def test_no_history_before_the_first_version(redis_url, redis_prefix):

@@ -62,6 +62,7 @@ class TwinSinks:
         self.published = None
         self.rescored: dict[int, int] = {}
         self.mover_queries = 0
+        self.rescored_rules: dict[int, str] = {}
         self.history: dict[int, object] = {}  # version -> Published: what the leader keeps readable by number
         self.audiences_fp = ""  # the leader's rules fingerprint, recorded with each version
         self.read: list[str] = []  # every customer id whose profile was read, in order
@@ -112,14 +113,18 @@ class TwinSinks:
         self.history[bounds.version] = Published(bounds, computed_us=1_700_000_000_000_000,
                                                  audiences_fp=self.audiences_fp)
 
-    async def rescored_version(self, partition):
-        return self.rescored.get(partition)
+    async def last_rescore(self, partition):
+        if partition not in self.rescored:
+            return None
+        return self.rescored[partition], self.rescored_rules[partition]
 
     async def published_between(self, lo, hi):
         chain = [self.history.get(v) for v in range(lo, hi + 1)]
         return chain if chain and None not in chain else None
 
-    async def mark_rescored(self, partition, version):
+    async def mark_rescored(self, partition, version, rules_fp):
+        if version >= self.rescored.get(partition, 0):
+            self.rescored_rules[partition] = rules_fp
         self.rescored[partition] = max(version, self.rescored.get(partition, 0))
 
     async def movers(self, spans):

@@ -1,0 +1,49 @@
+"""When a new owner's first rescore may look only at the chain's candidates, and when it must look at everyone."""
+
+from __future__ import annotations
+
+import asyncio
+
+from stream_app.core.quintiles import DIMENSIONS, Cuts
+from stream_app.core.scoring import Boundaries
+from stream_app.worker.rescore import since_last_rescore
+from tests.unit.worker.test_processor import TwinSinks
+
+
+def bounds(version: int, shift: int = 0) -> Boundaries:
+    cuts = {d: Cuts(tuple((10 * q + shift, f"c{q}") for q in range(1, 5))) for d in DIMENSIONS}
+    return Boundaries(cuts, 100, version)
+
+
+def sinks_with(versions: list[Boundaries], rescored: tuple[int, str] | None, audiences_fp: str = "") -> TwinSinks:
+    sinks = TwinSinks()
+    sinks.audiences_fp = audiences_fp
+    for b in versions:
+        sinks.publish_boundaries(b)
+    if rescored is not None:
+        asyncio.run(sinks.mark_rescored(0, *rescored))
+    return sinks
+
+
+def spans(sinks: TwinSinks, new: Boundaries, rules_fp: str = ""):
+    return asyncio.run(since_last_rescore(sinks, 0, new, rules_fp))
+
+
+def test_the_chain_since_the_last_rescore_gives_the_candidates():
+    chain = [bounds(1), bounds(2, 3), bounds(3)]
+    got = spans(sinks_with(chain, (1, "")), chain[-1])
+    assert got is not None and all(got[d] for d in DIMENSIONS)  # moved at v2 and back at v3: still candidates
+    assert spans(sinks_with(chain, (3, "")), chain[-1]) == {d: [] for d in DIMENSIONS}  # already drained
+
+
+def test_everyone_when_the_chain_cannot_be_vouched_for():
+    chain = [bounds(1), bounds(2, 3), bounds(3)]
+    assert spans(sinks_with(chain, None), chain[-1]) is None  # no rescore recorded
+    assert spans(sinks_with(chain, (1, "old rules")), chain[-1]) is None  # marked by a worker with other rules
+    assert spans(sinks_with(chain, (1, "x"), audiences_fp="y"), chain[-1], "x") is None  # published under other rules
+    gap = sinks_with(chain, (1, ""))
+    del gap.history[2]  # no longer kept
+    assert spans(gap, chain[-1]) is None
+    empty_start = [Boundaries(version=1), bounds(2)]  # the cut keys cannot say who moved
+    assert spans(sinks_with(empty_start, (1, "")), empty_start[-1]) is None
+    assert spans(sinks_with(chain, (1, "")), bounds(3, 1)) is None  # not the record Redis holds for that version
