@@ -338,12 +338,13 @@ class Processor:
         spans = None
         if self.partitions is not None and self.ledger.trusted(m.partition):
             spans = self.ledger.spans(m.partition, bounds)
-        elif self.partitions is not None:
+        elif self.partitions is not None and not self.ledger.doubted(m.partition):
             spans = await since_last_rescore(self.sinks, m.partition, bounds, self.rules_fp)
             if spans is not None:
                 self.counters.takeover_rescores += 1
         if spans is None:
             self.counters.full_rescores += 1
+            self.ledger.scanning(m.partition)
             return self.table.partition_items(m.partition)
         self.counters.narrow_rescores += 1
         found = []

@@ -42,6 +42,9 @@ class RescoreLedger:
         self._trusted: set[int] = set()
         self._rescored_to: dict[int, int] = {}
         self._scored_with: dict[int, dict[int, Boundaries]] = {}
+        #: partitions where another writer was seen ahead since their last full scan: the chain argument
+        #: (since_last_rescore) is about owners that died, so these are compared in full
+        self._doubted: set[int] = set()
 
     def trusted(self, partition: int) -> bool:
         """Whether this worker rescored the partition since its assignment and nobody else wrote it since."""
@@ -58,6 +61,15 @@ class RescoreLedger:
     def distrust(self, partition: int) -> None:
         """Another writer holds a newer profile of this partition: the next rescore compares everyone."""
         self._trusted.discard(partition)
+        self._doubted.add(partition)
+
+    def doubted(self, partition: int) -> bool:
+        """Whether another writer was seen ahead on this partition since its last full scan."""
+        return partition in self._doubted
+
+    def scanning(self, partition: int) -> None:
+        """A rescore is about to look at every customer of the partition (and compare with Redis if untrusted)."""
+        self._doubted.discard(partition)
 
     def starting(self, partition: int, bounds: Boundaries) -> None:
         """A rescore to ``bounds`` is about to write: its customers now hold these scores (its flush adds

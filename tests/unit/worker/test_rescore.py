@@ -47,3 +47,15 @@ def test_everyone_when_the_chain_cannot_be_vouched_for():
     empty_start = [Boundaries(version=1), bounds(2)]  # the cut keys cannot say who moved
     assert spans(sinks_with(empty_start, (1, "")), empty_start[-1]) is None
     assert spans(sinks_with(chain, (1, "")), bounds(3, 1)) is None  # not the record Redis holds for that version
+
+
+def test_a_partition_where_another_writer_was_ahead_is_scanned_in_full_once():
+    from stream_app.worker.rescore import RescoreLedger
+
+    ledger = RescoreLedger()
+    ledger.rescored(0, 1)
+    ledger.distrust(0)  # a write refused as stale: not an owner that died, the chain does not vouch for it
+    assert ledger.doubted(0) and not ledger.trusted(0)
+    ledger.scanning(0)
+    ledger.rescored(0, 2)
+    assert not ledger.doubted(0) and ledger.trusted(0)
