@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -37,6 +38,7 @@ from stream_app.core.profile import ProfileWrite  # noqa: E402
 from stream_app.core.segments import SegmentMap  # noqa: E402
 from stream_app.redis.boundaries import BoundaryStore  # noqa: E402
 from stream_app.redis.keys import any_pattern, customer_key  # noqa: E402
+from stream_app.redis.movers import MoverQuery  # noqa: E402
 from stream_app.redis.profiles import ProfileWriter  # noqa: E402
 from stream_app.settings import load  # noqa: E402
 from stream_app.core import stored as codec  # noqa: E402
@@ -153,8 +155,11 @@ def _collect(r, prefix: str, sent: dict, got: dict) -> None:
 class NoKafka:
     """Rescore timing: real Redis writes, change events counted, not sent."""
 
-    def __init__(self, writer: ProfileWriter, store: BoundaryStore):
-        self.writer, self.store, self.changes = writer, store, 0
+    def __init__(self, writer: ProfileWriter, store: BoundaryStore, query: MoverQuery):
+        self.writer, self.store, self.query, self.changes = writer, store, query, 0
+
+    async def movers(self, spans):
+        return await self.query.members(spans)
 
     async def write_profiles(self, writes):
         return await self.writer.write(writes)
@@ -189,8 +194,20 @@ class OnePartition(dict):
         pass
 
 
-async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> tuple[float, float, int, float]:
-    """Recompute time (Lua read of the rank index) and one worker's rescore of `customers` customers."""
+@dataclass
+class RescoreFigures:
+    recompute_ms: float
+    narrow_s: float  # rescore of the customers the cut move touches (the worker's steady state)
+    narrow_looked_at: int
+    full_s: float  # rescore scanning every customer (after an assignment, or when the cuts cannot say)
+    rescored: int
+    verify_s: float  # reading every profile back from Redis (what the first rescore after an assignment avoids)
+    redis_bytes_per_customer: float
+
+
+async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> RescoreFigures:
+    """Recompute time (Lua read of the rank index) and one worker's rescore of `customers` customers, both
+    only the movers and scanning everyone, from the same state."""
     import random
 
     import redis.asyncio as aioredis
@@ -199,7 +216,9 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> tu
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     client = aioredis.Redis.from_url(redis_url)
     writer, store = ProfileWriter(client, prefix), BoundaryStore(client, prefix)
+    sinks = NoKafka(writer, store, MoverQuery(client, prefix))
     table = OnePartition()
+    used_before = int((await client.info("memory"))["used_memory"])
     segments = SegmentMap.load()
     try:
         chunk = []
@@ -219,7 +238,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> tu
         first, _ = await store.compute(Published.from_bytes(None))
         recompute_ms = (time.perf_counter() - t0) * 1000
         # states scored against those boundaries, then a recompute after 1% of customers moved
-        proc = Processor(table, NoKafka(writer, store), segments, "bench")
+        proc = Processor(table, sinks, segments, "bench")
         proc.offer(first.boundaries)
         scored = []
         for key, raw in list(table.items()):
@@ -230,20 +249,53 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> tu
             scored.append(ProfileWrite(st.state.customer_id, st.state.seq, 1, st.segment, st.ranks, (
                 "r_score", str(sc.r), "f_score", str(sc.f), "m_score", str(sc.m), "aov_score", str(sc.aov))))
         await writer.write(scored)  # Redis holds what the states say was written, as after a real scoring
-        moved = [ProfileWrite(f"c{i}", 10_000, 1, "x", (1_800_000_000_000_000, 50, 10**9, 10**7), ())
-                 for i in rng.sample(range(customers), customers // 100)]
+        # 1% of the customers order again (bigger values), scored with `first` as their batch would be
+        moved = []
+        for i in rng.sample(range(customers), customers // 100):
+            key = f"c{i}".encode()
+            st = codec.decode(key.decode(), table[key])
+            r, f, m, _ = st.ranks
+            st.state.seq += 1
+            st.ranks = (r + 86_400_000_000, f + 1, m * 2, (m * 2) // (f + 1))
+            sc = first.boundaries.score_values(st.state.customer_id, st.ranks)
+            st.scores, st.segment = sc, segments.segment(sc.r, sc.f)
+            table[key] = codec.encode(st)
+            moved.append(ProfileWrite(st.state.customer_id, st.state.seq, 1, st.segment, st.ranks, (
+                "r_score", str(sc.r), "f_score", str(sc.f), "m_score", str(sc.m), "aov_score", str(sc.aov))))
         await writer.write(moved)
+        per_customer = (int((await client.info("memory"))["used_memory"]) - used_before) / customers
         second, _ = await store.compute(first)
-        proc.ledger.rescored(0, first.boundaries.version)  # steady state: this worker has owned the partition since its last rescore
-        t0 = time.perf_counter()
-        proc.offer(second.boundaries)
-        await proc._rescore(Msg(0, 0, control.CONTROL_KEY, None), second.computed_us)
-        rescore_s = time.perf_counter() - t0
+        states = dict(table)
+        runs = {}
+        for name, partitions in (("narrow", 1), ("full", None)):
+            table.clear()
+            table.update(states)  # the same state for both
+            proc = Processor(table, sinks, segments, "bench", partitions=partitions)
+            proc.offer(first.boundaries)
+            # steady state: this worker has owned the partition since its last rescore, scored with `first`
+            proc.ledger.starting(0, first.boundaries)
+            proc.ledger.rescored(0, first.boundaries.version)
+            t0 = time.perf_counter()
+            proc.offer(second.boundaries)
+            looked: list[int] = []
+            candidates = proc._rescore_candidates
+
+            async def counted(m, bounds, candidates=candidates):
+                found = list(await candidates(m, bounds))
+                looked.append(len(found))
+                return found
+
+            proc._rescore_candidates = counted  # type: ignore[method-assign]
+            await proc._rescore(Msg(0, 0, control.CONTROL_KEY, None), second.computed_us)
+            runs[name] = (time.perf_counter() - t0, proc.counters.rescored, sum(looked))
+        if runs["narrow"][1] != runs["full"][1]:
+            raise SystemExit(f"the movers rescored {runs['narrow'][1]} customers, everyone {runs['full'][1]}")
         # the first rescore after an assignment also reads every unchanged customer's profile from Redis
         t0 = time.perf_counter()
         await writer.read([f"c{i}" for i in range(customers)])
         verify_s = time.perf_counter() - t0
-        return recompute_ms, rescore_s, proc.counters.rescored, verify_s
+        return RescoreFigures(recompute_ms, runs["narrow"][0], runs["narrow"][2], runs["full"][0], runs["full"][1],
+                              verify_s, per_customer)
     finally:
         keys = [k async for k in client.scan_iter(match=any_pattern(prefix), count=10_000)]
         for i in range(0, len(keys), 10_000):
@@ -312,10 +364,11 @@ def main() -> None:
     stop(restart)
 
     for size in (int(x) for x in args.recompute_sizes.split(",") if x):
-        rec_ms, resc_s, n, verify_s = asyncio.run(recompute_and_rescore(s.redis_url, size, args.seed))
-        print(f"{size:,} customers: boundary recompute {rec_ms:.1f} ms; rescore of one worker's customers after "
-              f"1% moved {resc_s:.1f}s ({n:,} rescored); the first rescore after an assignment also reads "
-              f"every profile back from Redis: +{verify_s:.1f}s")
+        f = asyncio.run(recompute_and_rescore(s.redis_url, size, args.seed))
+        print(f"{size:,} customers: boundary recompute {f.recompute_ms:.1f} ms; rescore after 1% moved: only the "
+              f"movers {f.narrow_s:.2f}s ({f.narrow_looked_at:,} looked at), everyone {f.full_s:.1f}s "
+              f"({f.rescored:,} rescored); reading every profile back from Redis {f.verify_s:.1f}s; Redis "
+              f"{f.redis_bytes_per_customer:,.0f} bytes a customer")
 
     if args.profile:
         p_env = dict(env, RFM_APP_ID=f"bench-profile-{tag}", RFM_DATA_DIR=str(tmp / "pdata"))
