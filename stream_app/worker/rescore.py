@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from stream_app.core import movers
 from stream_app.core.movers import Interval
 from stream_app.core.scoring import Boundaries
+from stream_app.worker import control
 
 if TYPE_CHECKING:
     from stream_app.worker.boundaries import Published
@@ -122,8 +123,6 @@ def chain_spans(chain: "list[Published] | None", bounds: Boundaries, rules_fp: s
 
 def owned(ids: set[str], partition: int, partitions: int) -> Iterator[bytes]:
     """The keys of ``ids`` the producer's partitioner puts in ``partition``, in a stable order."""
-    from stream_app.worker import control
-
     for cid in sorted(ids):
         key = cid.encode()
         if control.partition_of(key, partitions) == partition:
