@@ -199,7 +199,9 @@ def assert_changes_consistent(dep: Deployment, exp: pd.DataFrame, bootstrap: str
 
     strict: each event's previous_segment is the segment of the one before. After a crash or a rebalance a
     batch may be replayed from an older state against newer boundaries, giving a new version whose
-    previous_segment is that older state's: then it only has to be a segment seen earlier in the chain.
+    previous_segment is that older state's: then it only has to be a segment seen earlier in the chain, and an
+    event may repeat the one before under a new version if both were decided against the same Redis profile
+    (the first never reached Redis: its worker died between delivering it and writing the profile).
     Returns how many distinct changes each customer had.
     """
     records = read_topic(bootstrap, dep.env["RFM_CHANGES_TOPIC"])
@@ -228,8 +230,13 @@ def assert_changes_consistent(dep: Deployment, exp: pd.DataFrame, bootstrap: str
                 assert b["previous_segment"] == a["segment"], f"{cid}: broken chain"
             else:
                 assert b["previous_segment"] in earlier, f"{cid}: previous_segment never published"
-            assert (a["segment"], a["r_score"], a["f_score"], a["m_score"], a["aov_score"]) != (
-                b["segment"], b["r_score"], b["f_score"], b["m_score"], b["aov_score"]), f"{cid}: a change that changes nothing"
+            if (a["segment"], a["r_score"], a["f_score"], a["m_score"], a["aov_score"]) == (
+                    b["segment"], b["r_score"], b["f_score"], b["m_score"], b["aov_score"]):
+                # The one allowed repeat: a worker died after delivering ``a`` and before writing it to Redis,
+                # and its successor replayed the batch under newer boundaries (a new version), deciding
+                # against the same Redis profile ``a`` was decided against.
+                assert not strict and b["previous_segment"] == a["previous_segment"], (
+                    f"{cid}: a change that changes nothing: {a} then {b}")
         last = chain[-1]
         row = exp.loc[cid]
         assert (last["segment"], last["r_score"], last["f_score"], last["m_score"]) == (
