@@ -1,6 +1,6 @@
 """Soak benchmark (not a test): the worker under a steady stream for a long time, memory sampled each minute.
 
-    python benchmarks/soak.py [--minutes 30] [--rate 500] [--customers 10000] [--interval 30] [--warmup 5]
+    python benchmarks/soak.py [--minutes 30] [--rate 500] [--customers 10000] [--interval 30] [--warmup 5] [--heap]
 
 On a private Kafka + Redis (free ports, a temporary run folder; the stack at KAFKA_BOOTSTRAP / REDIS_URL is
 not touched), one `rfm-stream worker` with RFM_RECOMPUTE_INTERVAL=--interval (a boundary recompute, and so a
@@ -124,6 +124,9 @@ def main() -> int:
     ap.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
     ap.add_argument("--sync-timeout", type=float, default=3600.0,
                     help="seconds the worker may take to catch up after the last event is sent")
+    ap.add_argument("--heap", action="store_true",
+                    help="trace the worker's Python allocations (PYTHONTRACEMALLOC=1, slower) and print, at the "
+                         "end, the lines whose memory grew most since its first minute")
     args = ap.parse_args()
 
     events = int(args.minutes * 60 * args.rate)
@@ -148,7 +151,7 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
                    RFM_CHANGES_TOPIC=f"soak-changes-{tag}", RFM_DEAD_LETTER_TOPIC=f"soak-dead-{tag}",
                    RFM_AUDIENCE_TOPIC=f"soak-audience-{tag}", RFM_REDIS_PREFIX=f"soak-{tag}",
                    RFM_RECOMPUTE_INTERVAL=str(args.interval), RFM_DATA_DIR=str(tmp / "worker"),
-                   PYTHONUNBUFFERED="1")
+                   PYTHONUNBUFFERED="1", **({"PYTHONTRACEMALLOC": "1"} if args.heap else {}))
         stream = tmp / "events.jsonl"
         cli(env, "generate", "--customers", str(args.customers), "--events", str(events), "--seed", str(args.seed),
             "--out", str(stream))
@@ -225,6 +228,10 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
             counters = [ln for ln in log.read_text(errors="replace").splitlines() if "] events " in ln]
             if counters:
                 print("worker's last counters:", counters[-1].split("] ", 1)[-1], flush=True)
+            heap = [ln.split("] ", 1)[-1] for ln in log.read_text(errors="replace").splitlines() if "] heap: " in ln]
+            if heap:
+                last = max(i for i, ln in enumerate(heap) if "traced" in ln)
+                print("worker's last heap report:", *heap[last:], sep="\n  ", flush=True)
             return 0 if not wrong and flat else 1
         finally:
             for proc in (replay, worker):

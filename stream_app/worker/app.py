@@ -43,6 +43,7 @@ from stream_app.worker.boundaries import Published
 from stream_app.worker.leader import Leader
 from stream_app.worker.checkpoint import Checkpoint
 from stream_app.worker.faust_offsets import FaustOffsets
+from stream_app.worker.heap import HeapGrowth
 from stream_app.worker import outage
 from stream_app.worker.redis_epoch import RedisEpoch
 from stream_app.worker import faust_internals
@@ -367,6 +368,12 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                         c.repaired,
                         c.controls, c.batches, state["processor"].bounds.version, offsets.guard.holds,
                         offsets.guard.holes_accepted, offsets.stale, extra={"fields": fields})
+
+    heap = HeapGrowth()
+
+    @app.timer(60.0)
+    async def heap_report() -> None:  # PYTHONTRACEMALLOC=1: where the heap grew (worker/heap.py)
+        heap.report()
 
     app.rfm_metrics = metrics  # type: ignore[attr-defined]
     app.rfm_monitor = None  # type: ignore[attr-defined]
