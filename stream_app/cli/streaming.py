@@ -18,11 +18,13 @@ from stream_app.settings import load
 @click.command("worker")
 @click.option("--batch-size", default=5000, show_default=True, help="events per batch (take_events)")
 @click.option("--batch-wait", default=0.2, show_default=True, help="seconds to wait for a batch to fill")
+@click.option("--rescore-slice", default=0.05, show_default=True, type=click.FloatRange(min=0.0),
+              help="seconds of rescoring after each batch: a recompute's rescore runs in slices between batches")
 @click.option("--web-port", type=int, default=None,
               help="port of /metrics, /healthz, /readyz and the dashboard (default: RFM_WEB_PORT; 0: off)")
 @click.option("--loglevel", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False))
-def worker_cmd(batch_size: int, batch_wait: float, web_port: int | None, loglevel: str) -> None:
+def worker_cmd(batch_size: int, batch_wait: float, rescore_slice: float, web_port: int | None, loglevel: str) -> None:
     """Run a streaming worker (Faust, at-least-once) until stopped: orders in, Redis profiles and changes out."""
     from stream_app import connect
     from stream_app.worker.app import WorkerOptions, run_worker
@@ -36,8 +38,8 @@ def worker_cmd(batch_size: int, batch_wait: float, web_port: int | None, logleve
 
     check_not_in_progress(settings)  # a half-done history load must not be taken as the whole
     port = settings.web_port if web_port is None else web_port
-    run_worker(settings, WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, web_port=port or None,
-                                       web_host=settings.web_host, loglevel=loglevel.lower()))
+    run_worker(settings, WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, rescore_slice=rescore_slice,
+                                       web_port=port or None, web_host=settings.web_host, loglevel=loglevel.lower()))
 
 
 @click.command("replay")

@@ -65,6 +65,9 @@ class WorkerOptions:
     web_port: int | None = None  # metrics, health and dashboard; None: off
     web_host: str = "127.0.0.1"
     quiet_period: float = 1.0
+    #: seconds of rescoring after each batch (and each tick the stream is idle): a recompute's rescore runs in
+    #: slices, so the events behind its control record wait for a slice, not for the whole rescore
+    rescore_slice: float = 0.05
     loglevel: str = "info"
 
 
@@ -292,6 +295,8 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
             state["processor"] = Processor(faust_table, counted, segments, settings.orders_topic, rules=rules,
                                            rules_fp=rules.fingerprint, checkpoint=state["checkpoint"],
                                            partitions=partitions)
+            state["processor"].rescore_slice = options.rescore_slice
+            state["processor"].on_pin = offsets.guard.pin
             metrics.attach(state["processor"])
             state["epoch"] = RedisEpoch(client, settings.redis_prefix, faust_table, sinks.profiles)
             state["leader"] = Leader(app, settings, sinks.store, partitions, options.quiet_period,
@@ -316,18 +321,41 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         processor, _ = runtime()
         offsets.install()
         async for events in stream.take_events(options.batch_size, within=options.batch_wait):
-            offsets.busy = True
-            try:
-                batch = await offsets.admit(events)  # in offset order, nothing skipped; see worker/offsets.py
-                if batch.reassigned:
-                    processor.reassigned()
-                t0 = time.perf_counter()
-                await process_or_exit(processor, batch.msgs, metrics, lambda: state["epoch"].ensure(owned()), settings)
-                if batch.msgs:
-                    metrics.batch_done(batch.msgs, time.perf_counter() - t0)
-                await state["checkpoint"].commit(batch)  # its last step: the batch's offsets become committable
-            finally:
-                offsets.busy = False
+            async with turn:
+                offsets.busy = True
+                try:
+                    batch = await offsets.admit(events)  # in offset order, nothing skipped; see worker/offsets.py
+                    if batch.reassigned:
+                        processor.reassigned()
+                    t0 = time.perf_counter()
+                    await process_or_exit(processor, batch.msgs, metrics, lambda: state["epoch"].ensure(owned()),
+                                          settings)
+                    if batch.msgs:
+                        metrics.batch_done(batch.msgs, time.perf_counter() - t0)
+                    await state["checkpoint"].commit(batch)  # its last step: the batch's offsets become committable
+                finally:
+                    offsets.busy = False
+
+    #: the agent's batches and the idle rescore slices take turns: one processor, one checkpoint at a time
+    turn = asyncio.Lock()
+
+    @app.task
+    async def rescore_while_idle() -> None:
+        """Rescore slices while no batch arrives (an idle stream would otherwise leave a rescore unfinished).
+
+        A task, not a timer: a rescore can take longer than any tick, which a timer would log as drift.
+        """
+        while True:
+            await asyncio.sleep(0.1)
+            processor = state.get("processor")
+            # after a rebalance the agent's next batch drops the jobs; each partition's owner replays its control
+            while (processor is not None and processor.jobs and not app.rebalancing
+                   and offsets.guard.generation == app.consumer_generation_id):
+                async with turn:  # a batch waiting for its turn gets it after this slice (asyncio.Lock is fair)
+                    if processor.jobs:
+                        await process_or_exit(processor, [], metrics, lambda: state["epoch"].ensure(owned()),
+                                              settings)
+                await asyncio.sleep(0)
 
     @app.timer(1.0)
     async def offsets_watchdog() -> None:

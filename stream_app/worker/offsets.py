@@ -23,7 +23,9 @@ assigned):
 - ``offset > expected``: held, not processed; the agent seeks the partition
   back to ``expected``.
 
-``done`` moves to ``expected`` once the batch's effects are all written.
+``done`` moves to ``expected`` once the batch's effects are all written; the
+commit stays at a pinned offset while the rescore its control record began
+runs in slices between batches.
 A hole that is really in the log (a transactional producer's commit markers
 take offsets) shows the same first offset after every seek back; after
 ``accept_after`` holds in a row at that same offset the guard skips the hole.
@@ -55,6 +57,7 @@ class Lane:
     same_first: int = 0  # holds in a row whose first offset was ``first_held``
     last_seen: float = 0.0  # when an event of this partition last arrived
     sought_at: float = 0.0
+    pinned: int | None = None  # the commit stays at or before it (a rescore in progress since that offset)
 
 
 class OffsetGuard:
@@ -114,7 +117,16 @@ class OffsetGuard:
 
     def commit_offset(self, partition: int) -> int | None:
         lane = self.lanes.get(partition)
-        return lane.done if lane is not None else None
+        if lane is None:
+            return None
+        return lane.done if lane.pinned is None else min(lane.done, lane.pinned)
+
+    def pin(self, partition: int, offset: int | None) -> None:
+        """Keep the partition's commit at or before ``offset`` (a control record whose rescore is not done,
+        so a restart reads it again); None releases it. A rebalance releases every pin with its lane."""
+        lane = self.lanes.get(partition)
+        if lane is not None:
+            lane.pinned = offset if offset is None or lane.pinned is None else min(lane.pinned, offset)
 
     def stalled(self, lagging: set[int], now: float, idle: float) -> list[int]:
         """Partitions to seek back now: a held one whose seek brought nothing within ``idle`` seconds,

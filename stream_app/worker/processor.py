@@ -15,16 +15,17 @@ older state. Per batch, in this order:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stream_app.audiences.rules import AudienceRules
 from stream_app.core import stored as codec
 from stream_app.core.decide import Decision, Scored, decide, seen_scores
 from stream_app.core.fold import CustomerState, apply
-from stream_app.core.model import OrderEvent, Scores
+from stream_app.core.model import OrderEvent
 from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
@@ -38,7 +39,7 @@ from stream_app.worker import control
 from stream_app.worker.checkpoint import Checkpoint, Effects, Record
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import Counters, Sinks, StateTable
-from stream_app.worker.rescore import RescoreLedger, owned, since_last_rescore
+from stream_app.worker.rescore import RESCORE_CHUNK, RescoreJob, RescoreLedger, owned, since_last_rescore, sort_out
 from stream_app.worker.scorer import Scorer
 
 log = logging.getLogger("rfm_stream.worker")
@@ -92,6 +93,14 @@ class Processor:
         self._failures_logged = 0
         #: called with each partition rescore's duration in seconds (the worker's metrics)
         self.on_rescore: Callable[[float], None] | None = None
+        #: seconds of rescoring after each batch; None: a control's rescore runs whole before ``process``
+        #: returns (events behind it wait for all of it)
+        self.rescore_slice: float | None = None
+        self.rescore_chunk = RESCORE_CHUNK
+        self.jobs: dict[int, RescoreJob] = {}
+        #: called with (partition, control offset) when a rescore job starts and (partition, None) when it is
+        #: done: the worker keeps the partition's commit at that offset meanwhile
+        self.on_pin: Callable[[int, int | None], None] | None = None
 
     def offer(self, bounds: Boundaries) -> None:
         if bounds.version > self.bounds.version:
@@ -106,7 +115,8 @@ class Processor:
         Whatever fails on one record (decoding, validation, folding, and in ``_flush`` scoring and formatting)
         makes that record a dead letter with the reason; only a server fault (an I/O error) leaves this method.
         """
-        self.counters.batches += 1
+        if msgs:
+            self.counters.batches += 1
         pending: dict[str, Pending] = {}
         dead: list[tuple[bytes | None, bytes]] = []
         for m in msgs:
@@ -150,6 +160,8 @@ class Processor:
             else:
                 self.counters.duplicates += 1
         await self._flush(pending, dead)
+        if self.rescore_slice is not None:
+            await self.rescore_step(self.rescore_slice)
 
     async def _flush(self, pending: dict[str, Pending], dead: list[tuple[bytes | None, bytes]]) -> None:
         changed = [p for p in pending.values() if p.changed]
@@ -291,35 +303,53 @@ class Processor:
         await self._rescore(m, published.computed_us)
 
     async def _rescore(self, m: Msg, computed_us: int) -> None:
-        """Rescore every customer of this message's partition whose scores the new boundaries change."""
-        t0 = time.perf_counter()
-        try:
-            await self._rescore_partition(m, computed_us)
-        finally:
-            if self.on_rescore is not None:
-                self.on_rescore(time.perf_counter() - t0)
+        """Queue the customers of this message's partition whose scores the new boundaries may change.
 
-    async def _rescore_partition(self, m: Msg, computed_us: int) -> None:
+        They join the partition's job (a newer control adds its own candidates to what is left), which runs
+        whole now when ``rescore_slice`` is None, else a slice after each batch (``rescore_step``).
+        """
         bounds = self.bounds
-        segment_of = self.segments.segment
-        pending: dict[str, Pending] = {}
-        unchanged: list[tuple[str, bytes, Scores, str | None]] = []
-        for key, raw in await self._rescore_candidates(m, bounds):
-            try:
-                scores, segment, bv, ranks, rules_fp = codec.decode_scoring(raw)
-                if ranks is None or bv >= bounds.version:
-                    continue
-                cid = key.decode()
-                new = bounds.score_values(cid, ranks)
-                if new == scores and segment_of(new.r, new.f) == segment and rules_fp == self.rules_fp:
-                    unchanged.append((cid, raw, new, segment))  # audiences depend on the profile and rules only
-                    continue
-                pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
-                                       occurred_us=computed_us)
-            except Exception as exc:  # one unreadable state must not stop the partition's rescore
-                self.counters.failed += 1
-                self._log_failure(f"customer {key!r} cannot be rescored", exc)
-        if not self.ledger.trusted(m.partition):  # unchanged by the boundaries, but Redis may differ (rescore.py)
+        keys = await self._rescore_candidates(m, bounds)
+        job = self.jobs.get(m.partition)
+        if job is None:
+            job = self.jobs[m.partition] = RescoreJob(m, bounds, computed_us)
+            if self.on_pin is not None:
+                self.on_pin(m.partition, m.offset)
+        else:
+            job.bounds, job.computed_us = bounds, computed_us
+        job.add(keys)
+        # from here every customer holds these boundaries' scores or is queued (or is scored by its events)
+        self.ledger.starting(m.partition, bounds)
+        if self.rescore_slice is None:
+            while m.partition in self.jobs:
+                await self._rescore_chunk(m.partition, self.rescore_chunk)
+
+    async def rescore_step(self, seconds: float) -> None:
+        """Rescore for about ``seconds`` (at least one chunk), a chunk of customers at a time, oldest job first."""
+        deadline = time.perf_counter() + seconds
+        while self.jobs:
+            await self._rescore_chunk(next(iter(self.jobs)), self.rescore_chunk)
+            if time.perf_counter() >= deadline:
+                return
+
+    async def _rescore_chunk(self, partition: int, n: int) -> None:
+        """Rescore the next ``n`` queued customers of ``partition``'s job; finish the job when none is left.
+
+        The chunk leaves the queue only once written: a server fault retries it (a replay, harmless).
+        """
+        t0 = time.perf_counter()
+        job = self.jobs[partition]
+        m, bounds, computed_us = job.msg, job.bounds, job.computed_us
+        chunk = list(itertools.islice(job.keys, n))
+        states = ((key, self.table.get(key, m)) for key in chunk)
+        sorted_out = sort_out(states, bounds, self.segments.segment, self.rules_fp)
+        for key, exc in sorted_out.failed:  # one unreadable state must not stop the partition's rescore
+            self.counters.failed += 1
+            self._log_failure(f"customer {key!r} cannot be rescored", exc)
+        pending = {cid: Pending(codec.decode(cid, raw), m, changed=True, cause="rescore", occurred_us=computed_us)
+                   for cid, raw in sorted_out.changed}
+        unchanged = sorted_out.unchanged
+        if not self.ledger.trusted(partition):  # unchanged by the boundaries, but Redis may differ (rescore.py)
             ids = [u[0] for u in unchanged]
             self.counters.compared += len(ids)
             for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids)):
@@ -327,14 +357,26 @@ class Processor:
                     pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
                                            occurred_us=computed_us)
                     self.counters.repaired += 1
-        self.counters.rescored += len(pending)
-        self.ledger.starting(m.partition, bounds)
         await self._flush(pending, [])
-        self.ledger.rescored(m.partition, bounds.version)
-        await self.sinks.mark_rescored(m.partition, bounds.version, self.rules_fp)
+        self.counters.rescored += len(pending)
+        job.done(len(chunk))
+        job.busy_s += time.perf_counter() - t0
+        if not job.keys:
+            await self._finish(partition)
 
-    async def _rescore_candidates(self, m: Msg, bounds: Boundaries) -> Iterable[tuple[bytes, bytes]]:
-        """The (key, state) of the partition's customers a rescore to ``bounds`` must look at (rescore.py)."""
+    async def _finish(self, partition: int) -> None:
+        """Every queued customer is rescored: record it (the ledger, then Redis) and release the commit."""
+        job = self.jobs[partition]
+        self.ledger.rescored(partition, job.bounds.version)
+        await self.sinks.mark_rescored(partition, job.bounds.version, self.rules_fp)
+        del self.jobs[partition]
+        if self.on_pin is not None:
+            self.on_pin(partition, None)
+        if self.on_rescore is not None:
+            self.on_rescore(job.busy_s)
+
+    async def _rescore_candidates(self, m: Msg, bounds: Boundaries) -> list[bytes]:
+        """The keys of the partition's customers a rescore to ``bounds`` must look at (rescore.py)."""
         spans = None
         if self.partitions is not None and self.ledger.trusted(m.partition):
             spans = self.ledger.spans(m.partition, bounds)
@@ -345,18 +387,18 @@ class Processor:
         if spans is None:
             self.counters.full_rescores += 1
             self.ledger.scanning(m.partition)
-            return self.table.partition_items(m.partition)
+            return [key for key, _ in self.table.partition_items(m.partition)]
         self.counters.narrow_rescores += 1
-        found = []
-        for key in owned(await self.sinks.movers(spans), m.partition, self.partitions):  # type: ignore[arg-type]
-            raw = self.table.get(key, m)
-            if raw is not None:
-                found.append((key, raw))
-        return found
+        return list(owned(await self.sinks.movers(spans), m.partition, self.partitions))  # type: ignore[arg-type]
 
     def reassigned(self) -> None:
-        """The worker's partitions were assigned again (a rebalance): each one's next rescore checks Redis."""
+        """The worker's partitions were assigned again (a rebalance): each one's next rescore checks Redis.
+
+        Unfinished rescores are dropped: their partitions' commits stayed at the control records, which the
+        owners (this worker or another) read and rescore again.
+        """
         self.ledger.reassigned()
+        self.jobs.clear()
 
 
 def _clone(p: Pending) -> Pending:

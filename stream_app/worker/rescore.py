@@ -19,17 +19,25 @@ the new owner replays. A replayed batch of events is judged by the write rule li
 rescore wrote customers whose scores differ between versions of the chain from the partition's last drained
 rescore (``{prefix}:rescored``) to now, so only the candidates of ``core.movers.chain_intervals`` over that
 chain are looked at, and those that come out unchanged are compared with Redis.
+
+The candidates are queued in a :class:`RescoreJob` and rescored a chunk at a time between batches
+(``Processor.rescore_step``), so events never wait for a whole rescore.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from stream_app.core import movers
 from stream_app.core.movers import Interval
+from stream_app.core import stored as codec
+from stream_app.core.model import Scores
 from stream_app.core.scoring import Boundaries
 from stream_app.worker import control
+from stream_app.worker.messages import Msg
 
 if TYPE_CHECKING:
     from stream_app.worker.boundaries import Published
@@ -127,3 +135,68 @@ def owned(ids: set[str], partition: int, partitions: int) -> Iterator[bytes]:
         key = cid.encode()
         if control.partition_of(key, partitions) == partition:
             yield key
+
+
+#: customers a rescore looks at between two checks of its time slice
+RESCORE_CHUNK = 500
+
+
+@dataclass(slots=True)
+class RescoreJob:
+    """A partition's rescore in progress: the customers left to look at, in the order they were queued.
+
+    ``msg`` is the first control record of the job: its offset is where the partition's commit stays until
+    the job is done (``Processor.on_pin``), so a crash or a rebalance midway replays it and the rescore.
+    """
+
+    msg: Msg
+    bounds: Boundaries
+    computed_us: int
+    keys: deque[bytes] = field(default_factory=deque)
+    queued: set[bytes] = field(default_factory=set)
+    busy_s: float = 0.0  # time spent in its chunks
+
+    def add(self, keys: Iterable[bytes]) -> None:
+        for key in keys:
+            if key not in self.queued:
+                self.queued.add(key)
+                self.keys.append(key)
+
+    def done(self, n: int) -> None:
+        for _ in range(n):
+            self.queued.discard(self.keys.popleft())
+
+
+@dataclass(slots=True)
+class SortedOut:
+    """A chunk of a rescore: who the new boundaries change, who they leave as they are, who cannot be read."""
+
+    changed: list[tuple[str, bytes]] = field(default_factory=list)
+    unchanged: list[tuple[str, bytes, Scores, str | None]] = field(default_factory=list)  # id, state, scores, segment
+    failed: list[tuple[bytes, Exception]] = field(default_factory=list)
+
+
+def sort_out(states: Iterable[tuple[bytes, bytes | None]], bounds: Boundaries, segment_of: Callable[[int, int], str],
+             rules_fp: str) -> SortedOut:
+    """Sort a chunk's stored states: changed by ``bounds`` (or scored under other rules), or unchanged.
+
+    Customers with no order, and those already scored with ``bounds`` or newer (by their own events while
+    they waited in the queue), are neither: nothing to do.
+    """
+    out = SortedOut()
+    for key, raw in states:
+        try:
+            if raw is None:
+                continue
+            scores, segment, bv, ranks, fp = codec.decode_scoring(raw)
+            if ranks is None or bv >= bounds.version:
+                continue
+            cid = key.decode()
+            new = bounds.score_values(cid, ranks)
+            if new == scores and segment_of(new.r, new.f) == segment and fp == rules_fp:
+                out.unchanged.append((cid, raw, new, segment))  # audiences depend on the profile and rules only
+            else:
+                out.changed.append((cid, raw))
+        except Exception as exc:
+            out.failed.append((key, exc))
+    return out

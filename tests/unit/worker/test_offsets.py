@@ -173,3 +173,24 @@ def test_adapter_processes_in_order_seeks_back_and_commits_only_done():
         assert consumer._new_offset(TP(topic, 1)) is None
 
     asyncio.run(run())
+
+
+def test_a_pinned_partition_commits_no_further_than_its_pin_until_released():
+    g = OffsetGuard()
+    g.new_generation(1)
+    g.assign(0, 10)
+    g.assign(1, 0)
+    for off in range(10, 20):
+        g.admit(0, off)
+    g.pin(0, 14)  # a control record at 14 whose rescore runs on
+    g.pin(0, 17)  # a later one joins the same rescore: the commit stays at the first
+    g.completed({0: 20})
+    assert g.commit_offset(0) == 14 and g.commit_offset(1) == 0
+    g.pin(0, None)
+    assert g.commit_offset(0) == 20
+    g.pin(0, 15)
+    g.new_generation(2)  # a rebalance: the lanes, and their pins, start again from the committed offsets
+    g.assign(0, 15)
+    assert g.commit_offset(0) == 15
+    g.pin(5, 3)  # a partition this worker does not own: nothing to pin
+    assert g.commit_offset(5) is None

@@ -498,3 +498,80 @@ def test_a_new_owner_compares_with_redis_only_the_candidates_of_the_chain(seed, 
         assert successor.counters.repaired == full.counters.repaired > 0
     assert sinks.profiles == reference[1].profiles
     assert sorted(map(orjson.dumps, sinks.changes)) == sorted(map(orjson.dumps, reference[1].changes))
+
+
+@pytest.mark.parametrize("seed", [4, 17])
+def test_a_rescore_in_slices_between_batches_leaves_what_a_whole_one_leaves(seed):
+    """The worker rescores a few customers after each batch, so events behind a control record wait for a
+    slice, not the whole rescore. Events of customers still queued, and a second recompute before the first
+    rescore is done, arrive meanwhile. At the end every profile is what rescoring whole leaves, the change
+    events chain as they must, and each partition's commit was pinned at its control record exactly while
+    its rescore ran."""
+    evs = sample_events(150, seed=seed)
+    chunks = [evs[i : i + 100] for i in range(0, len(evs), 100)]
+    clock = lambda: 1_700_000_000_000_000  # noqa: E731 - the same updated_at on both sides
+    runs = {}
+    for name, rescore_slice in (("whole", None), ("sliced", 0.0)):
+        sinks, nxt = TwinSinks(), {p: 0 for p in range(PARTITIONS)}
+        proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", now_us=clock, partitions=PARTITIONS)
+        proc.rescore_slice, proc.rescore_chunk = rescore_slice, 7
+        pins: list[tuple[int, int | None]] = []
+        proc.on_pin = lambda p, offset, pins=pins: pins.append((p, offset))
+        busy_batches = 0
+
+        async def go():
+            nonlocal busy_batches
+            for chunk in chunks:
+                msgs = to_msgs(chunk, nxt)
+                for m in msgs:
+                    nxt[m.partition] = m.offset + 1
+                half = len(msgs) // 2
+                await proc.process(msgs[:half])
+                busy_batches += bool(proc.jobs)
+                ctl = sinks.recompute()
+                controls = [Msg(p, nxt[p], control.CONTROL_KEY, ctl) for p in range(PARTITIONS)]
+                for p in range(PARTITIONS):
+                    nxt[p] += 1
+                rest = msgs[half:]
+                await proc.process(controls[:1] + rest[:20])  # events right behind a control record
+                busy_batches += bool(proc.jobs)
+                await proc.process(controls[1:] + rest[20:])
+                busy_batches += bool(proc.jobs)
+            await drive(proc, sinks, [], 1, nxt)  # the last recompute, over every event
+            while proc.jobs:  # the idle stream: the worker's timer runs the slices left
+                await proc.process([])
+
+        run(go())
+        runs[name] = (proc, sinks, pins, busy_batches)
+    (whole, ws, wpins, wbusy), (sliced, ss, spins, sbusy) = runs["whole"], runs["sliced"]
+
+    def scoring(profiles):  # a customer the whole run rescored at v5 and kept at v6 is written once, at v6
+        return {cid: {k: v for k, v in p.items() if k not in ("bv", "version")} for cid, p in profiles.items()}
+
+    assert scoring(ss.profiles) == scoring(ws.profiles)
+    assert all(ss.profiles[c]["bv"] >= ws.profiles[c]["bv"] for c in ws.profiles)
+    assert_equals_batch(evs, ss)
+    assert wbusy == 0 and sbusy > 0, "the sliced rescores were still running while later batches were processed"
+    assert ss.rescored == ws.rescored == {p: len(chunks) + 1 for p in range(PARTITIONS)}
+    for pins in (wpins, spins):
+        for p in range(PARTITIONS):
+            mine = [offset for q, offset in pins if q == p]
+            assert mine and all(a is not None and b is None for a, b in zip(mine[::2], mine[1::2])), mine
+            assert len(mine) % 2 == 0  # every pin released
+
+
+def test_a_rebalance_drops_unfinished_rescores():
+    """Their partitions' commits stayed at the control records, so the owners replay them; a dropped job
+    must not mark its partition rescored."""
+    evs = sample_events(60)
+    msgs = to_msgs(evs)
+    sinks = TwinSinks()
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+    proc.rescore_slice, proc.rescore_chunk = 0.0, 3
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    run(drive(proc, sinks, msgs, 50, nxt))
+    assert proc.jobs
+    proc.reassigned()
+    assert not proc.jobs
+    run(proc.process([]))
+    assert sinks.rescored == {}
