@@ -5,7 +5,8 @@
 In one run, on one synthetic topic (rfm-stream generate's stream: Pareto frequency, log-normal amounts):
 1. a decode-only Faust agent (no state, no sinks): the ceiling of a Faust worker here;
 2. our worker (`rfm-stream worker`, one process): end-to-end events/s and its ratio to (1);
-3. latency produce -> Redis at a steady 1,000 events/s (p50/p99), on the warm worker;
+3. latency produce -> Redis at a steady 1,000 events/s of existing customers (p50/p99), on the warm worker,
+   with the boundaries recomputed every 30 s meanwhile;
 4. the boundary recompute (one Lua read of the rank index) and a partition rescore at 100k and 1M customers;
 5. with --profile, our worker again under pyinstrument, and where its time goes.
 Rates count from the first committed offset to the last, so process start-up is excluded.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -37,7 +39,8 @@ from stream_app.core.fold import CustomerState  # noqa: E402
 from stream_app.core.profile import ProfileWrite  # noqa: E402
 from stream_app.core.segments import SegmentMap  # noqa: E402
 from stream_app.redis.boundaries import BoundaryStore  # noqa: E402
-from stream_app.redis.keys import any_pattern, customer_key  # noqa: E402
+from stream_app.core.timeutil import format_us, parse_rfc3339  # noqa: E402
+from stream_app.redis.keys import any_pattern, boundaries_key, customer_key  # noqa: E402
 from stream_app.redis.movers import MoverQuery  # noqa: E402
 from stream_app.redis.profiles import ProfileWriter  # noqa: E402
 from stream_app.settings import load  # noqa: E402
@@ -110,46 +113,74 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
         proc.wait()
 
 
-def latency(env: dict, seconds: float, rate: float) -> tuple[float, float, int]:
-    """p50/p99 ms from produce to the Redis profile's updated_at, for fresh probe customers."""
+def latency(env: dict, seconds: float, rate: float, customers: int, seed: int) -> Latency:
+    """Produce -> Redis latency of a steady stream of orders of the existing customers, recomputes included.
+
+    Each probe is a new order, dated now, of a customer the backlog created (a different one each time, in a
+    random order), so every probe changes its customer's recency, and the leader recomputes the boundaries
+    every RFM_RECOMPUTE_INTERVAL seconds as in production. A probe's latency runs from its send to the
+    ``updated_at`` the worker wrote with its profile.
+    """
     producer = KafkaProducer(bootstrap_servers=env["KAFKA_BOOTSTRAP"], linger_ms=0, acks=1)
     r = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
     prefix = env["RFM_REDIS_PREFIX"]
+    raw = redis.Redis.from_url(env["REDIS_URL"])
+    version0 = _version(raw, prefix)
     run = uuid.uuid4().hex[:6]
+    order = random.Random(seed).sample(range(customers), customers)
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
-    n = int(seconds * rate)
+    n = min(int(seconds * rate), customers)
     start = time.perf_counter()
     t_wall0 = time.time() - start
     for i in range(n):
         ahead = start + i / rate - time.perf_counter()
         if ahead > 0:
             time.sleep(ahead)
-        cid = f"p{run}x{i}"
-        value = orjson.dumps({"type": "order", "customer_id": cid, "occurred_at": "2024-06-01T00:00:00Z",
-                              "order_id": f"q{i}", "amount": 10.0})
-        sent[cid] = time.perf_counter() + t_wall0
+        cid = f"c{order[i]}"
+        now = time.perf_counter() + t_wall0
+        value = orjson.dumps({"type": "order", "customer_id": cid, "occurred_at": format_us(int((now - 1) * 1e6)),
+                              "order_id": f"probe-{run}-{i}", "amount": 10.0 + i % 90})
+        sent[cid] = now
         producer.send(env["RFM_ORDERS_TOPIC"], key=cid.encode(), value=value)
         if i % 50 == 49:
             _collect(r, prefix, sent, got)
     producer.flush()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while len(got) < len(sent) and time.monotonic() < deadline:
         _collect(r, prefix, sent, got)
         time.sleep(0.01)
     lat = sorted((got[c] - sent[c]) * 1000 for c in got)
-    return statistics.median(lat), lat[int(0.99 * (len(lat) - 1))], len(lat)
+    return Latency(p50=statistics.median(lat), p99=lat[int(0.99 * (len(lat) - 1))], worst=lat[-1], probes=len(lat),
+                   sent=n, seconds=n / rate, recomputes=_version(raw, prefix) - version0)
+
+
+@dataclass
+class Latency:
+    p50: float
+    p99: float
+    worst: float
+    probes: int  # seen in Redis
+    sent: int
+    seconds: float
+    recomputes: int  # boundary versions published while the probes ran
+
+
+def _version(r: redis.Redis, prefix: str) -> int:
+    return Published.from_bytes(r.get(boundaries_key(prefix))).boundaries.version
 
 
 def _collect(r, prefix: str, sent: dict, got: dict) -> None:
+    """The probes whose customer's profile was written after the probe was sent."""
     todo = [c for c in sent if c not in got]
     pipe = r.pipeline(transaction=False)
     for c in todo:
         pipe.hget(customer_key(prefix, c), "updated_at")
-    from stream_app.core.timeutil import parse_rfc3339
     for c, v in zip(todo, pipe.execute()):
         if v:
-            got[c] = parse_rfc3339(v) / 1e6
+            at = parse_rfc3339(v) / 1e6
+            if at >= sent[c] - 1e-3:
+                got[c] = at
 
 
 class NoKafka:
@@ -309,7 +340,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--rate", type=float, default=1000.0, help="steady rate of the latency run")
-    ap.add_argument("--latency-seconds", type=float, default=20.0)
+    ap.add_argument("--latency-seconds", type=float, default=90.0,
+                    help="how long the latency probes run (at most one probe per customer)")
+    ap.add_argument("--recompute-interval", type=float, default=30.0, help="the worker's RFM_RECOMPUTE_INTERVAL")
     ap.add_argument("--recompute-sizes", default="100000,1000000")
     ap.add_argument("--profile", action="store_true", help="also run the worker under pyinstrument")
     ap.add_argument("--store", default="rocksdb://")
@@ -340,7 +373,7 @@ def main() -> None:
     stop(dec)
     print(f"decode-only Faust agent: {dec_rate:,.0f} events/s")
 
-    w_env = dict(env, RFM_APP_ID=f"bench-worker-{tag}")
+    w_env = dict(env, RFM_APP_ID=f"bench-worker-{tag}", RFM_RECOMPUTE_INTERVAL=str(args.recompute_interval))
     worker_argv = [sys.executable, "-m", "stream_app.cli", "worker", *args.worker_args.split()]
     rate, worker = measure(w_env, worker_argv, w_env["RFM_APP_ID"],
                            args.events, tmp / "worker.log")
@@ -352,8 +385,11 @@ def main() -> None:
     sync(Settings(kafka_bootstrap=s.kafka_bootstrap, redis_url=s.redis_url, app_id=w_env["RFM_APP_ID"],
                   orders_topic=s.orders_topic, redis_prefix=s.redis_prefix), timeout=600)
     print(f"sync after the backlog (recompute + rescore of every partition): {time.perf_counter() - t0:.1f}s")
-    p50, p99, n = latency(w_env, args.latency_seconds, args.rate)
-    print(f"latency produce -> Redis at {args.rate:,.0f} events/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms ({n:,} probes)")
+    lat = latency(w_env, args.latency_seconds, args.rate, args.customers, args.seed)
+    print(f"latency produce -> Redis at {args.rate:,.0f} events/s of existing customers for {lat.seconds:.0f}s, "
+          f"recompute every {w_env['RFM_RECOMPUTE_INTERVAL']}s ({lat.recomputes} boundary versions published "
+          f"meanwhile): p50 {lat.p50:.0f} ms, p99 {lat.p99:.0f} ms, worst {lat.worst:.0f} ms "
+          f"({lat.probes:,} of {lat.sent:,} probes seen in Redis)")
     stop(worker)
     t0 = time.perf_counter()
     restart = subprocess.Popen(worker_argv, env=w_env,
