@@ -7,12 +7,14 @@ worker/faust_internals.py, which checks at start-up that they exist.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from stream_app.worker import faust_internals
@@ -111,4 +113,10 @@ class FaustOffsets:
     async def _seek_back(self, tp: TP) -> None:
         offset = self.guard.seek_back(tp.partition, time.monotonic())
         log.warning("partition %d: events out of order or missing; reading again from offset %d", tp.partition, offset)
-        await self.app.consumer.seek(tp, offset)
+        # seek_wait, not seek: Faust's seek changes aiokafka's fetcher from this thread while the consumer's
+        # own thread iterates it, and the fetcher crashed with KeyError (the worker stopped consuming);
+        # seek_wait runs the seek in the consumer's thread
+        try:
+            await self.app.consumer.seek_wait({tp: offset})
+        except (asyncio.TimeoutError, KafkaError) as exc:  # the watchdog seeks the still-held partition again
+            log.warning("partition %d: seek to %d did not complete: %r", tp.partition, offset, exc)

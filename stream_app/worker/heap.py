@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import tracemalloc
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("rfm_stream.worker.heap")  # under the logger the worker keeps at INFO
 
 #: how many lines each report names
 TOP = 12

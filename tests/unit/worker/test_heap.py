@@ -30,3 +30,20 @@ def test_names_the_growing_line():
 def test_silent_without_tracing():
     assert not tracemalloc.is_tracing()
     assert HeapGrowth().tick() == []
+
+
+def test_its_reports_pass_the_worker_log_levels():
+    """The worker keeps libraries at WARNING and its own loggers at the chosen level: a report logged under
+    another name would never be seen."""
+    import logging
+
+    from stream_app.monitor import logs
+    from stream_app.worker import heap
+
+    root = logging.getLogger().level
+    try:
+        logging.getLogger().setLevel(logging.WARNING)
+        logs.apply("info")
+        assert heap.log.isEnabledFor(logging.INFO)
+    finally:
+        logging.getLogger().setLevel(root)

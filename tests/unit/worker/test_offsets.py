@@ -133,8 +133,8 @@ class FakeConsumer:
     def _new_offset(self, tp):
         return 999  # what Faust's ack bookkeeping would propose
 
-    async def seek(self, tp, offset):
-        self.sought.append((tp.partition, offset))
+    async def seek_wait(self, partitions):  # no seek(): called from the agent's thread, it raced the fetcher
+        self.sought += [(tp.partition, offset) for tp, offset in partitions.items()]
 
     async def earliest_offsets(self, *tps):
         return {tp: 0 for tp in tps}
