@@ -167,6 +167,14 @@ def to_msgs(evs, start: dict[int, int] | None = None) -> list[Msg]:
     return out
 
 
+def next_msgs(evs, nxt: dict[int, int]) -> list[Msg]:
+    """The records of ``evs`` at each partition's next offsets, which move on past them."""
+    msgs = to_msgs(evs, nxt)
+    for m in msgs:
+        nxt[m.partition] = m.offset + 1
+    return msgs
+
+
 def run(coro):
     return asyncio.run(coro)
 
@@ -387,9 +395,7 @@ def test_rescoring_only_the_movers_leaves_what_rescoring_everyone_leaves(seed):
 
         async def go():
             for chunk in chunks:
-                msgs = to_msgs(chunk, nxt)
-                for m in msgs:
-                    nxt[m.partition] = m.offset + 1
+                msgs = next_msgs(chunk, nxt)
                 half = len(msgs) // 2
                 await proc.process(msgs[:half])
                 sinks.recompute()  # published, its controls not yet read: the rest is scored with it
@@ -522,9 +528,7 @@ def test_a_rescore_in_slices_between_batches_leaves_what_a_whole_one_leaves(seed
         async def go():
             nonlocal busy_batches
             for chunk in chunks:
-                msgs = to_msgs(chunk, nxt)
-                for m in msgs:
-                    nxt[m.partition] = m.offset + 1
+                msgs = next_msgs(chunk, nxt)
                 half = len(msgs) // 2
                 await proc.process(msgs[:half])
                 busy_batches += bool(proc.jobs)
