@@ -328,8 +328,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                     if batch.reassigned:
                         processor.reassigned()
                     t0 = time.perf_counter()
-                    await process_or_exit(processor, batch.msgs, metrics, lambda: state["epoch"].ensure(owned()),
-                                          settings)
+                    await run_batch(processor, batch.msgs)
                     if batch.msgs:
                         metrics.batch_done(batch.msgs, time.perf_counter() - t0)
                     await state["checkpoint"].commit(batch)  # its last step: the batch's offsets become committable
@@ -338,6 +337,10 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
 
     #: the agent's batches and the idle rescore slices take turns: one processor, one checkpoint at a time
     turn = asyncio.Lock()
+
+    async def run_batch(processor: Processor, msgs: list[Msg]) -> None:
+        """A batch (or, empty, a rescore slice) after checking Redis still holds the owned partitions."""
+        await process_or_exit(processor, msgs, metrics, lambda: state["epoch"].ensure(owned()), settings)
 
     @app.task
     async def rescore_while_idle() -> None:
@@ -353,8 +356,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                    and offsets.guard.generation == app.consumer_generation_id):
                 async with turn:  # a batch waiting for its turn gets it after this slice (asyncio.Lock is fair)
                     if processor.jobs:
-                        await process_or_exit(processor, [], metrics, lambda: state["epoch"].ensure(owned()),
-                                              settings)
+                        await run_batch(processor, [])  # rescore slices only
                 await asyncio.sleep(0)
 
     @app.timer(1.0)

@@ -346,8 +346,8 @@ class Processor:
         for key, exc in sorted_out.failed:  # one unreadable state must not stop the partition's rescore
             self.counters.failed += 1
             self._log_failure(f"customer {key!r} cannot be rescored", exc)
-        pending = {cid: Pending(codec.decode(cid, raw), m, changed=True, cause="rescore", occurred_us=computed_us)
-                   for cid, raw in sorted_out.changed}
+        pending = {cid: Pending(stored, m, changed=True, cause="rescore", occurred_us=computed_us)
+                   for cid, stored in sorted_out.changed}
         unchanged = sorted_out.unchanged
         if not self.ledger.trusted(partition):  # unchanged by the boundaries, but Redis may differ (rescore.py)
             ids = [u[0] for u in unchanged]

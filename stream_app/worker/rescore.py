@@ -36,6 +36,7 @@ from stream_app.core.movers import Interval
 from stream_app.core import stored as codec
 from stream_app.core.model import Scores
 from stream_app.core.scoring import Boundaries
+from stream_app.core.stored import Stored
 from stream_app.worker import control
 from stream_app.worker.messages import Msg
 
@@ -171,7 +172,7 @@ class RescoreJob:
 class SortedOut:
     """A chunk of a rescore: who the new boundaries change, who they leave as they are, who cannot be read."""
 
-    changed: list[tuple[str, bytes]] = field(default_factory=list)
+    changed: list[tuple[str, Stored]] = field(default_factory=list)
     unchanged: list[tuple[str, bytes, Scores, str | None]] = field(default_factory=list)  # id, state, scores, segment
     failed: list[tuple[bytes, Exception]] = field(default_factory=list)
 
@@ -196,7 +197,7 @@ def sort_out(states: Iterable[tuple[bytes, bytes | None]], bounds: Boundaries, s
             if new == scores and segment_of(new.r, new.f) == segment and fp == rules_fp:
                 out.unchanged.append((cid, raw, new, segment))  # audiences depend on the profile and rules only
             else:
-                out.changed.append((cid, raw))
+                out.changed.append((cid, codec.decode(cid, raw)))  # inside the guard: a state can fail here
         except Exception as exc:
             out.failed.append((key, exc))
     return out

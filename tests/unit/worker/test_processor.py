@@ -547,7 +547,7 @@ def test_a_rescore_in_slices_between_batches_leaves_what_a_whole_one_leaves(seed
 
         run(go())
         runs[name] = (proc, sinks, pins, busy_batches)
-    (whole, ws, wpins, wbusy), (sliced, ss, spins, sbusy) = runs["whole"], runs["sliced"]
+    (_, ws, wpins, wbusy), (_, ss, spins, sbusy) = runs["whole"], runs["sliced"]
 
     def scoring(profiles):  # a customer the whole run rescored at v5 and kept at v6 is written once, at v6
         return {cid: {k: v for k, v in p.items() if k not in ("bv", "version")} for cid, p in profiles.items()}
