@@ -46,7 +46,7 @@ from stream_app.worker.faust_offsets import FaustOffsets
 from stream_app.worker.heap import HeapGrowth
 from stream_app.worker import outage
 from stream_app.worker.redis_epoch import RedisEpoch
-from stream_app.worker import faust_internals
+from stream_app.worker import faust_internals, malloc
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import iter_partition
 from stream_app.worker.processor import Processor
@@ -399,10 +399,14 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                         c.controls, c.batches, state["processor"].bounds.version, offsets.guard.holds,
                         offsets.guard.holes_accepted, offsets.stale, extra={"fields": fields})
 
-    heap = HeapGrowth()
+    heap = HeapGrowth(native=lambda: faust_internals.rocksdb_memory(table.data))
 
     @app.timer(60.0)
-    async def heap_report() -> None:  # PYTHONTRACEMALLOC=1: where the heap grew (worker/heap.py)
+    async def memory_upkeep() -> None:
+        """Freed memory back to the system (worker/malloc.py); with PYTHONTRACEMALLOC=1, where the heap grew."""
+        took = malloc.trim()
+        if took > 0.05:
+            log.info("malloc_trim took %.3f s", took)
         heap.report()
 
     app.rfm_metrics = metrics  # type: ignore[attr-defined]
@@ -420,6 +424,7 @@ def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> 
     from stream_app.kafka.topics import ensure_topics
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    malloc.fix_thresholds()
     partitions = ensure_topics(settings)
     app = build_app(settings, partitions, options)
     services = [app.rfm_monitor] if app.rfm_monitor is not None else []  # type: ignore[attr-defined]

@@ -121,6 +121,22 @@ def replace_commit_offset(consumer: Any, topic: str, offset_of: Callable[[Any], 
     consumer._new_offset = new_offset
 
 
+#: RocksDB's own memory, as its properties name it (bytes; summed over the partitions' databases)
+ROCKSDB_MEMORY = ("rocksdb.cur-size-all-mem-tables", "rocksdb.block-cache-usage", "rocksdb.estimate-table-readers-mem",
+                  "rocksdb.block-cache-pinned-usage")
+
+
+def rocksdb_memory(store: Any) -> dict[str, int]:
+    """What RocksDB holds in memory across the store's open databases (empty for the memory store)."""
+    if _is_memory(store):
+        return {}
+    totals = dict.fromkeys(ROCKSDB_MEMORY, 0)
+    for db in list(store._dbs.values()):
+        for name in ROCKSDB_MEMORY:
+            totals[name] += db.property_int_value(name) or 0
+    return totals
+
+
 def _is_memory(store: Any) -> bool:
     """The memory store keeps every partition in one dict, ``data``; RocksDB has no such attribute."""
     return isinstance(getattr(store, "data", None), dict)
