@@ -5,8 +5,9 @@
 On a private Kafka + Redis (free ports, a temporary run folder; the stack at KAFKA_BOOTSTRAP / REDIS_URL is
 not touched), one `rfm-stream worker` with RFM_RECOMPUTE_INTERVAL=--interval (a boundary recompute, and so a
 rescore of every partition, every 30 s by default) receives `rfm-stream generate`'s synthetic stream at
---rate events/s for --minutes. Each minute it prints the resident memory (RSS) of the worker, the Kafka
-broker and Redis, Redis' own used_memory, the customers in the rank index, the boundaries version and the
+--rate events/s for --minutes. Each minute it prints the resident memory (RSS) of the worker, the part of it
+RocksDB holds (memtables, block cache, table readers: bounded per partition, kafka/topics.py; from the
+worker's own minute line), the Kafka broker and Redis, Redis' own used_memory, the customers in the rank index, the boundaries version and the
 worker's CPU share. At the end: `rfm-stream sync`, then every customer's Redis profile against
 `rfm-stream batch` over the same file, and whether memory stayed flat after the warm-up (--warmup minutes):
 each process' growth from the end of the warm-up to the end, in MB and per cent.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,6 +47,15 @@ from stream_app.tools.sync import end_offsets  # noqa: E402
 #: growth after the warm-up that still counts as flat: the larger of these two
 FLAT_MB = 25.0
 FLAT_SHARE = 0.10
+
+
+def rocksdb_mb(log: Path) -> float:
+    """RocksDB's memtables, block cache and table readers in the worker's latest minute line (0: none yet)."""
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if "] memory: RocksDB " in ln]
+    if not lines:
+        return 0.0
+    sizes = re.findall(r"([0-9.]+) MiB", lines[-1])
+    return sum(float(x) for x in sizes)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -172,7 +183,7 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
             watch = RescoreWatch(client, prefix)
             partitions = 0
             done0 = 0
-            print(f"{'min':>5} {'worker MB':>9} {'kafka MB':>8} {'redis MB':>8} {'used_memory':>11} "
+            print(f"{'min':>5} {'worker MB':>9} {'RocksDB':>7} {'kafka MB':>8} {'redis MB':>8} {'used_memory':>11} "
                   f"{'customers':>9} {'version':>7} {'recomputes':>10} {'rescore s':>9} {'ev/s':>5} {'behind':>8} "
                   f"{'worker CPU':>10} {'kafka CPU':>9} {'load':>4}", flush=True)
             last = t0
@@ -189,9 +200,10 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
                 cpu = {k: cpu_seconds(p) for k, p in pids.items()}
                 info = client.info("memory")
                 recomputes, took = watch.between(last, now)
-                sample = {
+                sample: dict = {
                     "minute": (now - t0) / 60,
                     **{f"{k}_mb": rss_mb(p) for k, p in pids.items()},
+                    "rocksdb_mb": rocksdb_mb(log),
                     "used_memory_mb": info["used_memory"] / 2**20,
                     "customers": client.zcard(f"{prefix}:rank:r"),
                     "version": max(watch.published, default=0),
@@ -203,9 +215,10 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
                     "behind": lag,
                     "load": os.getloadavg()[0],
                 }
+                sample["worker_less_rocksdb_mb"] = sample["worker_mb"] - sample["rocksdb_mb"]
                 cpu0, last, done0 = cpu, now, done_events
                 samples.append(sample)
-                print(f"{sample['minute']:5.1f} {sample['worker_mb']:9.0f} {sample['kafka_mb']:8.0f} "
+                print(f"{sample['minute']:5.1f} {sample['worker_mb']:9.0f} {sample['rocksdb_mb']:7.0f} {sample['kafka_mb']:8.0f} "
                       f"{sample['redis_mb']:8.0f} {sample['used_memory_mb']:9.1f}MB {sample['customers']:9,} "
                       f"{sample['version']:7} {recomputes:10} {sample['rescore_max']:9.1f} {sample['rate']:5.0f} "
                       f"{lag:8,} {sample['worker_cpu']:9.0%} {sample['kafka_cpu']:9.0%} {sample['load']:4.1f}",
@@ -265,13 +278,13 @@ def report_flat(samples: list[dict], warmup: float) -> bool:
         print(f"too short to judge flatness: fewer than two samples after the {warmup:g}-minute warm-up")
         return True
     ok = True
-    for k in ("worker_mb", "kafka_mb", "redis_mb", "used_memory_mb"):
+    for k in ("worker_mb", "worker_less_rocksdb_mb", "kafka_mb", "redis_mb", "used_memory_mb"):
         first, end = after[0][k], after[-1][k]
         peak = max(s[k] for s in after)
         growth = end - first
         flat = growth <= max(FLAT_MB, FLAT_SHARE * first)
         ok &= flat
-        print(f"{k[:-3]:>12}: {first:7.1f} MB at minute {after[0]['minute']:.0f}, {end:7.1f} MB at the end "
+        print(f"{k[:-3]:>22}: {first:7.1f} MB at minute {after[0]['minute']:.0f}, {end:7.1f} MB at the end "
               f"(peak {peak:.1f}), growth {growth:+.1f} MB ({growth / max(first, 1e-9):+.1%}): "
               f"{'flat' if flat else 'GROWING'}")
     return ok

@@ -405,8 +405,12 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     async def memory_upkeep() -> None:
         """Freed memory back to the system (worker/malloc.py); with PYTHONTRACEMALLOC=1, where the heap grew."""
         took = malloc.trim()
-        if took > 0.05:
-            log.info("malloc_trim took %.3f s", took)
+        rocks = faust_internals.rocksdb_memory(table.data)
+        if rocks:  # the bounded part of the worker's memory (kafka/topics.py), apart from what it holds itself
+            log.info("memory: RocksDB memtables %.1f MiB, block cache %.1f MiB, table readers %.1f MiB; "
+                     "malloc_trim %.3f s", rocks["rocksdb.cur-size-all-mem-tables"] / 2**20,
+                     rocks["rocksdb.block-cache-usage"] / 2**20, rocks["rocksdb.estimate-table-readers-mem"] / 2**20,
+                     took)
         heap.report()
 
     app.rfm_metrics = metrics  # type: ignore[attr-defined]
