@@ -36,6 +36,7 @@ import hashlib
 import os
 import sys
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -49,7 +50,7 @@ from stream_app.core.scoring import Boundaries, boundaries_of
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent, RfmError, StackError
 from stream_app.redis.boundaries import BoundaryStore
-from stream_app.redis.keys import any_pattern, bootstrap_key
+from stream_app.redis.keys import any_pattern, bootstrap_key, epoch_key
 from stream_app.redis.profiles import ProfileWriter
 from stream_app.settings import Settings
 from stream_app.core import stored as codec
@@ -401,8 +402,21 @@ async def _write_redis(settings: Settings, writes: list[ProfileWrite], bounds: B
                            "were scored with: was a worker started during the bootstrap?")
         for part in range(partitions):
             await store.mark_rescored(part, version, rules_fp)
+        await _mark_epoch(client, settings.redis_prefix, partitions)
     finally:
         await client.aclose()
+
+
+async def _mark_epoch(client, prefix: str, partitions: int) -> None:
+    """Every partition's customers are in Redis: say so in ``{prefix}:epoch`` as a worker's rewrite would
+    (worker/redis_epoch.py). Without it the first worker takes the loaded Redis for a lost one and rewrites
+    every profile before its first batch (26 s at 500k customers)."""
+    from stream_app.worker.redis_epoch import TOKEN
+
+    key = epoch_key(prefix)
+    await client.hsetnx(key, TOKEN, uuid.uuid4().hex)
+    token = await client.hget(key, TOKEN)
+    await client.hset(key, mapping={str(p): token for p in range(partitions)})
 
 
 def _stop(what: str) -> None:

@@ -34,10 +34,13 @@ def _marker(dep) -> dict | None:
 
 
 def _stream_on_and_check(dep, h, path: str, fmt: str) -> None:
-    dep.worker("w1")
+    w = dep.worker("w1")
     dep.replay(path, fmt)
     dep.sync()
     h.assert_redis_equals_batch(dep, h.expected(path, fmt))
+    # the load marked every partition present in Redis: the worker did not take it for a lost Redis
+    log = w.log.read_text(errors="replace")
+    assert "rewritten to Redis" not in log and "Redis lost the profiles" not in log, log[-3000:]
 
 
 def test_online_retail_history_then_whole_file_equals_batch(deployment, kafka_bootstrap, harness):
