@@ -399,7 +399,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                         c.controls, c.batches, state["processor"].bounds.version, offsets.guard.holds,
                         offsets.guard.holes_accepted, offsets.stale, extra={"fields": fields})
 
-    heap = HeapGrowth(native=lambda: faust_internals.rocksdb_memory(table.data))
+    heap = HeapGrowth()
 
     @app.timer(60.0)
     async def memory_upkeep() -> None:

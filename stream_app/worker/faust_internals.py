@@ -122,8 +122,7 @@ def replace_commit_offset(consumer: Any, topic: str, offset_of: Callable[[Any], 
 
 
 #: RocksDB's own memory, as its properties name it (bytes; summed over the partitions' databases)
-ROCKSDB_MEMORY = ("rocksdb.cur-size-all-mem-tables", "rocksdb.block-cache-usage", "rocksdb.estimate-table-readers-mem",
-                  "rocksdb.block-cache-pinned-usage")
+ROCKSDB_MEMORY = ("rocksdb.cur-size-all-mem-tables", "rocksdb.block-cache-usage", "rocksdb.estimate-table-readers-mem")
 
 
 def rocksdb_memory(store: Any) -> dict[str, int]:

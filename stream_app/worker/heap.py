@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import tracemalloc
-from collections.abc import Callable
 
 log = logging.getLogger("rfm_stream.worker.heap")  # under the logger the worker keeps at INFO
 
@@ -23,11 +22,9 @@ TOP = 12
 class HeapGrowth:
     """Compares each snapshot with the first one taken (the baseline, after start-up)."""
 
-    def __init__(self, top: int = TOP, native: Callable[[], dict[str, int]] | None = None) -> None:
+    def __init__(self, top: int = TOP) -> None:
         self.top = top
         self.baseline: tracemalloc.Snapshot | None = None
-        #: memory held outside Python's heap, by name (RocksDB's buffers and caches), reported beside it
-        self.native = native
 
     def tick(self) -> list[str]:
         """The report lines of this minute (none when tracing is off or on the baseline's minute)."""
@@ -39,10 +36,7 @@ class HeapGrowth:
             self.baseline = snapshot
             return []
         traced, peak = tracemalloc.get_traced_memory()
-        lines = [f"heap: {traced / 2**20:.1f} MiB traced (peak {peak / 2**20:.1f} MiB)"]
-        if self.native is not None:
-            lines.extend(f"heap: native {name} {size / 2**20:.1f} MiB" for name, size in self.native().items())
-        lines.append("heap: growth since the baseline:")
+        lines = [f"heap: {traced / 2**20:.1f} MiB traced (peak {peak / 2**20:.1f} MiB); growth since the baseline:"]
         for stat in snapshot.compare_to(self.baseline, "lineno")[: self.top]:
             frame = stat.traceback[0]
             lines.append(f"heap: {stat.size_diff / 2**20:+8.2f} MiB {stat.count_diff:+9d} blocks  "

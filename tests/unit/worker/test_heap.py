@@ -14,7 +14,7 @@ def grow() -> None:
 def test_names_the_growing_line():
     tracemalloc.start(1)
     try:
-        h = HeapGrowth(native=lambda: {"rocksdb.block-cache-usage": 3 * 2**20})
+        h = HeapGrowth()
         assert h.tick() == []  # the baseline
         grow()
         lines = h.tick()
@@ -22,8 +22,7 @@ def test_names_the_growing_line():
         tracemalloc.stop()
         held.clear()
     assert lines[0].startswith("heap: ") and "traced" in lines[0]
-    assert lines[1] == "heap: native rocksdb.block-cache-usage 3.0 MiB"  # memory outside Python's heap, beside it
-    top = lines[lines.index("heap: growth since the baseline:") + 1]
+    top = lines[1]
     assert __file__ in top and f":{grow.__code__.co_firstlineno + 1}" in top, lines
     assert float(top.split()[1]) > 1.5  # about 2 MB held
 
