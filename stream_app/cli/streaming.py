@@ -17,7 +17,8 @@ from stream_app.settings import load
 
 @click.command("worker")
 @click.option("--batch-size", default=5000, show_default=True, help="events per batch (take_events)")
-@click.option("--batch-wait", default=0.2, show_default=True, help="seconds to wait for a batch to fill")
+@click.option("--batch-wait", default=0.02, show_default=True,
+              help="seconds to wait for a batch to fill (each batch waits this long after the last)")
 @click.option("--rescore-slice", default=0.05, show_default=True, type=click.FloatRange(min=0.0),
               help="seconds of rescoring after each batch: a recompute's rescore runs in slices between batches")
 @click.option("--web-port", type=int, default=None,

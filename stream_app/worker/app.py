@@ -46,6 +46,7 @@ from stream_app.worker.faust_offsets import FaustOffsets
 from stream_app.worker.heap import HeapGrowth
 from stream_app.worker import outage
 from stream_app.worker.redis_epoch import RedisEpoch
+from stream_app.worker.rescore import RESCORE_CHUNK
 from stream_app.worker import faust_internals, malloc
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import iter_partition
@@ -61,13 +62,18 @@ class WorkerOptions:
     """Tuning knobs of one worker process (the CLI's options)."""
 
     batch_size: int = 5000
-    batch_wait: float = 0.2
+    #: Faust's take_events waits this long after every batch, even with events buffered: it bounds how
+    #: fast a batch follows the last one, so it is most of the latency of a light stream (a backlog fills
+    #: ``batch_size`` first and never waits)
+    batch_wait: float = 0.02
     web_port: int | None = None  # metrics, health and dashboard; None: off
     web_host: str = "127.0.0.1"
     quiet_period: float = 1.0
     #: seconds of rescoring after each batch (and each tick the stream is idle): a recompute's rescore runs in
     #: slices, so the events behind its control record wait for a slice, not for the whole rescore
     rescore_slice: float = 0.05
+    #: seconds with no batch after which the stream counts as idle and rescore slices run on their own
+    idle_after: float = 0.25
     loglevel: str = "info"
 
 
@@ -270,7 +276,9 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         broker_commit_interval=1.0,
-        producer_linger=0.05,
+        # No linger: every flush awaits its deliveries, so a record lingering in the producer only delays
+        # the batch (50 ms twice a batch, for events and changelog); batching comes from the flush itself
+        producer_linger=0.0,
         producer_max_batch_size=1_048_576,
         web_enabled=False,  # stream_app.monitor serves /metrics, the health checks and the dashboard
     )
@@ -296,6 +304,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                                            rules_fp=rules.fingerprint, checkpoint=state["checkpoint"],
                                            partitions=partitions)
             state["processor"].rescore_slice = options.rescore_slice
+            state["processor"].full_batch = options.batch_size
             state["processor"].on_pin = offsets.guard.pin
             metrics.attach(state["processor"])
             state["epoch"] = RedisEpoch(client, settings.redis_prefix, faust_table, sinks.profiles)
@@ -320,6 +329,8 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
             os._exit(78)
         processor, _ = runtime()
         offsets.install()
+        # each flush awaits its own changelog records, so Faust's buffer never holds more than one flush
+        faust_internals.producer_buffer_limit(app, 2 * max(options.batch_size, RESCORE_CHUNK))
         async for events in stream.take_events(options.batch_size, within=options.batch_wait):
             async with turn:
                 offsets.busy = True
@@ -346,6 +357,9 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     async def rescore_while_idle() -> None:
         """Rescore slices while no batch arrives (an idle stream would otherwise leave a rescore unfinished).
 
+        Only once the stream has been quiet for ``idle_after``: while events flow, each batch runs one slice
+        after itself. Slices run back to back between batches had starved the consumer: each hop of a record
+        from the fetcher to the agent waited behind a slice, and events waited 0.5-0.9 s for their batch.
         A task, not a timer: a rescore can take longer than any tick, which a timer would log as drift.
         """
         while True:
@@ -353,11 +367,13 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
             processor = state.get("processor")
             # after a rebalance the agent's next batch drops the jobs; each partition's owner replays its control
             while (processor is not None and processor.jobs and not app.rebalancing
-                   and offsets.guard.generation == app.consumer_generation_id):
+                   and offsets.guard.generation == app.consumer_generation_id
+                   and time.perf_counter() - processor.last_batch_at >= options.idle_after):
                 async with turn:  # a batch waiting for its turn gets it after this slice (asyncio.Lock is fair)
                     if processor.jobs:
                         await run_batch(processor, [])  # rescore slices only
-                await asyncio.sleep(0)
+                # a pause, not sleep(0): a record on its way to the agent needs several turns of the loop
+                await asyncio.sleep(options.batch_wait)
 
     @app.timer(1.0)
     async def offsets_watchdog() -> None:

@@ -8,6 +8,8 @@ faust-streaming 0.15.3 and is used only through a function of this module:
   event current, so each read and write first makes its customer's own event
   current (else customers of other partitions land in the wrong changelog
   partition and are restored on the wrong worker after a rebalance);
+- the producer buffer's ``max_messages`` (when the conductor pauses for Table
+  writes), raised to one flush's worth;
 - ``Table.send_changelog``, wrapped to keep each changelog record's delivery
   future, so a batch's offsets become committable only once its changelog
   records are on the broker (Faust's own flush gives up after 0.1 s);
@@ -48,6 +50,8 @@ def missing(app: Any, table: Any | None = None) -> list[str]:
     """The private names ``app`` (and ``table``, its customers Table) lack, as ``owner.name``."""
     out = [f"faust.streams.{n}" for n in ("_current_event",) if not hasattr(faust.streams, n)]
     out += [f"consumer.{n}" for n in CONSUMER_NAMES if not hasattr(app.consumer, n)]
+    if not isinstance(getattr(getattr(getattr(app, "producer", None), "buffer", None), "max_messages", None), int):
+        out.append("producer.buffer.max_messages")
     if table is not None:
         if not callable(getattr(table, "send_changelog", None)):
             out.append("Table.send_changelog")
@@ -82,6 +86,17 @@ def collect_changelog_futures(table: Any, sent: list) -> None:
         return fut
 
     table.send_changelog = send_changelog
+
+
+def producer_buffer_limit(app: Any, messages: int) -> None:
+    """Let Faust's producer buffer hold ``messages`` before its conductor stops delivering records.
+
+    Table writes wait in that buffer for the producer; past ``max_messages`` (100) the conductor stops
+    handing records to the agent until it has flushed some, logging "producer buffer full". A rescore
+    chunk writes hundreds of customers at once, so events stalled behind every chunk. The worker awaits
+    each flush's changelog records (``FaustTable.drain``), which bounds the buffer by one flush anyway.
+    """
+    app.producer.buffer.max_messages = messages
 
 
 def store_partition_items(store: Any, partition: int) -> Iterable[tuple[bytes, bytes]] | None:

@@ -27,7 +27,7 @@ The candidates are queued in a :class:`RescoreJob` and rescored a chunk at a tim
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -130,16 +130,40 @@ def chain_spans(chain: "list[Published] | None", bounds: Boundaries, rules_fp: s
     return spans
 
 
-def owned(ids: set[str], partition: int, partitions: int) -> Iterator[bytes]:
-    """The keys of ``ids`` the producer's partitioner puts in ``partition``, in a stable order."""
+def by_partition(ids: set[str], partitions: int) -> dict[int, list[bytes]]:
+    """The keys of ``ids`` by the partition the producer's partitioner puts each in, in a stable order."""
+    out: dict[int, list[bytes]] = {}
     for cid in sorted(ids):
         key = cid.encode()
-        if control.partition_of(key, partitions) == partition:
-            yield key
+        out.setdefault(control.partition_of(key, partitions), []).append(key)
+    return out
 
 
-#: customers a rescore looks at between two checks of its time slice
+#: the most customers a rescore looks at between two checks of its time slice
 RESCORE_CHUNK = 500
+#: rescoring after a full batch (a backlog) lasts at least this share of the batch's own time: a replay
+#: leaves rescores a third of the worker, as the slices between batches did before events came first
+RESCORE_SHARE = 0.5
+#: the fewest: below this a chunk's round trips (Redis read and write, Kafka delivery) outweigh its customers
+MIN_CHUNK = 20
+
+
+@dataclass(slots=True)
+class RescorePace:
+    """The cost of rescoring one customer, measured chunk by chunk: how many fit in a time slice."""
+
+    per_customer_s: float = 0.0  # a moving average; 0: nothing measured yet
+
+    def chunk(self, seconds: float, most: int) -> int:
+        if self.per_customer_s <= 0:
+            return min(most, 4 * MIN_CHUNK)  # a first, small chunk measures the cost
+        return min(most, max(MIN_CHUNK, int(seconds / self.per_customer_s)))
+
+    def took(self, seconds: float, customers: int) -> None:
+        if customers <= 0:
+            return
+        per = seconds / customers
+        self.per_customer_s = per if self.per_customer_s <= 0 else 0.8 * self.per_customer_s + 0.2 * per
 
 
 @dataclass(slots=True)

@@ -12,6 +12,9 @@ from stream_app.worker import faust_internals
 from stream_app.worker.faust_internals import FaustInternalsMissing
 
 
+PRODUCER = SimpleNamespace(buffer=SimpleNamespace(max_messages=100))
+
+
 def app_and_table(tmp_path, store: str) -> tuple[faust.App, faust.Table]:
     app = faust.App(f"check-{store[:6]}", broker="kafka://127.0.0.1:1", store=store, datadir=str(tmp_path),
                     web_enabled=False)
@@ -29,7 +32,19 @@ def test_the_installed_faust_has_every_name(tmp_path, store):
 def test_a_consumer_lacking_one_is_refused_naming_it():
     consumer = SimpleNamespace(_new_offset=None, _committed_offset={}, _acked={}, _acked_index={})  # no _gap
     with pytest.raises(FaustInternalsMissing, match=r"lacks consumer\._gap; rfm-stream needs faust-streaming 0\.15"):
-        faust_internals.check(SimpleNamespace(consumer=consumer))
+        faust_internals.check(SimpleNamespace(consumer=consumer, producer=PRODUCER))
+
+
+def test_a_producer_without_a_buffer_limit_is_refused():
+    consumer = SimpleNamespace(_new_offset=None, _committed_offset={}, _acked={}, _acked_index={}, _gap={})
+    app = SimpleNamespace(consumer=consumer, producer=SimpleNamespace(buffer=SimpleNamespace()))
+    assert faust_internals.missing(app) == ["producer.buffer.max_messages"]
+
+
+def test_the_producer_buffer_limit_is_raised(tmp_path):
+    app, _ = app_and_table(tmp_path, "memory://")
+    faust_internals.producer_buffer_limit(app, 10_000)
+    assert app.producer.buffer.max_messages == 10_000
 
 
 def test_a_rocksdb_store_lacking_its_partition_databases_is_refused(tmp_path):

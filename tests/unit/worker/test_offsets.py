@@ -152,7 +152,8 @@ def _event(topic, partition, offset, generation=1):
 def test_adapter_processes_in_order_seeks_back_and_commits_only_done():
     topic = "orders"
     consumer = FakeConsumer(topic, {0: 1018, 1: 7})
-    app = SimpleNamespace(consumer=consumer, consumer_generation_id=1, rebalancing=False)
+    app = SimpleNamespace(consumer=consumer, consumer_generation_id=1, rebalancing=False,
+                          producer=SimpleNamespace(buffer=SimpleNamespace(max_messages=100)))
     fo = FaustOffsets(app, topic)
     fo.install()
 

@@ -6,7 +6,7 @@ import asyncio
 
 from stream_app.core.quintiles import DIMENSIONS, Cuts
 from stream_app.core.scoring import Boundaries
-from stream_app.worker.rescore import since_last_rescore
+from stream_app.worker.rescore import MIN_CHUNK, RESCORE_CHUNK, RescorePace, since_last_rescore
 from tests.unit.worker.test_processor import TwinSinks
 
 
@@ -59,3 +59,22 @@ def test_a_partition_where_another_writer_was_ahead_is_scanned_in_full_once():
     ledger.scanning(0)
     ledger.rescored(0, 2)
     assert not ledger.doubted(0) and ledger.trusted(0)
+
+
+def test_a_rescore_chunk_fits_the_time_left_in_its_slice():
+    """The first chunk is small and measures the cost per customer; later chunks take as many customers as
+    fit the time left, never more than the largest chunk nor fewer than the smallest (a chunk's round trips
+    would then cost more than its customers)."""
+    pace = RescorePace()
+    first = pace.chunk(0.05, RESCORE_CHUNK)
+    assert MIN_CHUNK <= first < RESCORE_CHUNK
+    pace.took(0.02, 100)  # 200 us a customer
+    assert pace.chunk(0.05, RESCORE_CHUNK) == 250
+    assert pace.chunk(10.0, RESCORE_CHUNK) == RESCORE_CHUNK
+    assert pace.chunk(0.0, RESCORE_CHUNK) == MIN_CHUNK
+    assert pace.chunk(0.0, 7) == 7  # a smaller largest chunk (the tests' 7) wins over the smallest
+    for _ in range(30):  # the cost doubles: the chunks follow
+        pace.took(0.04, 100)
+    assert 120 <= pace.chunk(0.05, RESCORE_CHUNK) <= 130
+    pace.took(1.0, 0)  # a chunk that found its queue empty says nothing about the cost
+    assert 120 <= pace.chunk(0.05, RESCORE_CHUNK) <= 130
