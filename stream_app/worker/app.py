@@ -57,6 +57,10 @@ log = logging.getLogger("rfm_stream.worker")
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, KafkaError, ProducerSendError, ConnectionError)
 
 
+#: how long the broker may hold a fetch with no new records (faust_internals.consumer_fetch_wait)
+FETCH_WAIT_MS = 100
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     """Tuning knobs of one worker process (the CLI's options)."""
@@ -323,6 +327,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
     async def process_orders(stream: faust.StreamT) -> None:
         try:
             faust_internals.check(app, table)
+            faust_internals.consumer_fetch_wait(app, FETCH_WAIT_MS)
         except faust_internals.FaustInternalsMissing as exc:  # refuse to run rather than commit unprocessed offsets
             log.error("%s", exc)
             logging.shutdown()

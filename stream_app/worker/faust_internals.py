@@ -10,6 +10,8 @@ faust-streaming 0.15.3 and is used only through a function of this module:
   partition and are restored on the wrong worker after a rebalance);
 - the producer buffer's ``max_messages`` (when the conductor pauses for Table
   writes), raised to one flush's worth;
+- the aiokafka fetcher's ``_fetch_max_wait_ms`` (Faust fixes it at 1.5 s), set
+  to 100 ms once the consumer runs;
 - ``Table.send_changelog``, wrapped to keep each changelog record's delivery
   future, so a batch's offsets become committable only once its changelog
   records are on the broker (Faust's own flush gives up after 0.1 s);
@@ -97,6 +99,26 @@ def producer_buffer_limit(app: Any, messages: int) -> None:
     each flush's changelog records (``FaustTable.drain``), which bounds the buffer by one flush anyway.
     """
     app.producer.buffer.max_messages = messages
+
+
+def consumer_fetch_wait(app: Any, ms: int) -> None:
+    """Make the broker hold the worker's fetch requests at most ``ms`` when it has no new records.
+
+    Faust builds its aiokafka consumer with ``fetch_max_wait_ms=1500`` and no setting to change it.
+    aiokafka fetches only partitions whose fetched records the app has taken; after a slow batch all the
+    orders partitions still held records, so the fetch went out for the others (the leader topic, which
+    never has records) and the broker held it 1.5 s before the orders partitions were fetched again:
+    batches then waited 0.8-1.1 s for a handful of events. At 100 ms an idle worker sends ten empty
+    fetches a second.
+    """
+    thread = getattr(app.consumer, "_thread", None)
+    consumer = thread._ensure_consumer() if thread is not None else None
+    fetcher = getattr(consumer, "_fetcher", None)
+    if not isinstance(getattr(fetcher, "_fetch_max_wait_ms", None), int):
+        raise FaustInternalsMissing(
+            f"the installed faust-streaming {getattr(faust, '__version__', '?')} lacks "
+            "consumer._thread._ensure_consumer()._fetcher._fetch_max_wait_ms; rfm-stream needs faust-streaming 0.15.x")
+    fetcher._fetch_max_wait_ms = ms
 
 
 def store_partition_items(store: Any, partition: int) -> Iterable[tuple[bytes, bytes]] | None:

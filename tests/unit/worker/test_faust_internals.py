@@ -63,3 +63,16 @@ def test_the_commit_offset_of_the_topic_is_replaced_and_faust_acks_dropped():
     assert consumer._new_offset(ours) == 7 and calls == []
     assert consumer._acked[ours] == [] and consumer._acked_index[ours] == set() and ours not in consumer._gap
     assert consumer._new_offset(other) == 999 and calls == [other], "other topics keep Faust's bookkeeping"
+
+
+def test_the_fetch_wait_is_set_on_the_aiokafka_fetcher():
+    fetcher = SimpleNamespace(_fetch_max_wait_ms=1500)
+    thread = SimpleNamespace(_ensure_consumer=lambda: SimpleNamespace(_fetcher=fetcher))
+    faust_internals.consumer_fetch_wait(SimpleNamespace(consumer=SimpleNamespace(_thread=thread)), 100)
+    assert fetcher._fetch_max_wait_ms == 100
+
+
+def test_a_consumer_without_the_fetcher_is_refused_naming_it():
+    thread = SimpleNamespace(_ensure_consumer=lambda: SimpleNamespace())
+    with pytest.raises(FaustInternalsMissing, match=r"_fetcher\._fetch_max_wait_ms"):
+        faust_internals.consumer_fetch_wait(SimpleNamespace(consumer=SimpleNamespace(_thread=thread)), 100)
