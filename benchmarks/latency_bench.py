@@ -100,6 +100,7 @@ def main() -> None:
               f"p99 {lat.p99:.0f} ms, worst {lat.worst:.0f} ms ({lat.probes:,} of {lat.sent:,} probes seen); "
               f"{lat.recomputes} boundary versions published meanwhile, "
               f"{rescored_total(log) - rescored0:,} customers rescored by their rescores", flush=True)
+        print(f"median/worst ms of the probes sent in each 5 s: {lat.by_interval()}", flush=True)
     finally:
         if worker is not None:
             stop(worker)

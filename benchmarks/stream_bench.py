@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -151,8 +151,9 @@ def latency(env: dict, seconds: float, rate: float, customers: int, seed: int) -
         _collect(r, prefix, sent, got)
         time.sleep(0.01)
     lat = sorted((got[c] - sent[c]) * 1000 for c in got)
+    timeline = sorted((sent[c] - t_wall0 - start, (got[c] - sent[c]) * 1000) for c in got)
     return Latency(p50=statistics.median(lat), p99=lat[int(0.99 * (len(lat) - 1))], worst=lat[-1], probes=len(lat),
-                   sent=n, seconds=n / rate, recomputes=_version(raw, prefix) - version0)
+                   sent=n, seconds=n / rate, recomputes=_version(raw, prefix) - version0, timeline=timeline)
 
 
 @dataclass
@@ -164,6 +165,15 @@ class Latency:
     sent: int
     seconds: float
     recomputes: int  # boundary versions published while the probes ran
+    #: (seconds since the first probe, latency ms) of every probe seen, by send time
+    timeline: list[tuple[float, float]] = field(default_factory=list)
+
+    def by_interval(self, seconds: float = 5.0) -> str:
+        """The median and worst latency of the probes sent in each interval: when the slow ones were sent."""
+        groups: dict[int, list[float]] = {}
+        for at, ms in self.timeline:
+            groups.setdefault(int(at // seconds), []).append(ms)
+        return "  ".join(f"{int(k * seconds)}s {statistics.median(v):.0f}/{max(v):.0f}" for k, v in sorted(groups.items()))
 
 
 def _version(r: redis.Redis, prefix: str) -> int:
