@@ -68,9 +68,14 @@ def check(app: Any, table: Any | None = None) -> None:
     """Raise FaustInternalsMissing naming every private name the installed faust-streaming lacks."""
     gone = missing(app, table)
     if gone:
-        raise FaustInternalsMissing(
-            f"the installed faust-streaming {getattr(faust, '__version__', '?')} lacks {', '.join(gone)}; "
-            "rfm-stream needs faust-streaming 0.15.x")
+        raise _refusal(gone)
+
+
+def _refusal(gone: list[str]) -> FaustInternalsMissing:
+    """The one error for private names the installed faust-streaming lacks."""
+    return FaustInternalsMissing(
+        f"the installed faust-streaming {getattr(faust, '__version__', '?')} lacks {', '.join(gone)}; "
+        "rfm-stream needs faust-streaming 0.15.x")
 
 
 def make_current(handle: Any) -> None:
@@ -115,9 +120,7 @@ def consumer_fetch_wait(app: Any, ms: int) -> None:
     consumer = thread._ensure_consumer() if thread is not None else None
     fetcher = getattr(consumer, "_fetcher", None)
     if not isinstance(getattr(fetcher, "_fetch_max_wait_ms", None), int):
-        raise FaustInternalsMissing(
-            f"the installed faust-streaming {getattr(faust, '__version__', '?')} lacks "
-            "consumer._thread._ensure_consumer()._fetcher._fetch_max_wait_ms; rfm-stream needs faust-streaming 0.15.x")
+        raise _refusal(["consumer._thread._ensure_consumer()._fetcher._fetch_max_wait_ms"])
     fetcher._fetch_max_wait_ms = ms
 
 
