@@ -423,10 +423,10 @@ class Processor:
         """The customers in ``spans``, by partition, asked of Redis once per (spans, version).
 
         A recompute sends one control per partition, and a worker owning several asks for the same spans
-        each time (0.4 s and 0.2 s of sorting them out at 45k movers). Reusing the answer is exact: it was
-        read while this worker already scored with ``bounds`` or newer (``self.bounds`` only grows), so a
-        customer whose rank key moved since was written by an event scored with those boundaries, and needs
-        no rescore.
+        each time (0.4 s and 0.2 s of sorting them out at 45k movers). Reusing the answer is exact while the
+        assignment holds (``reassigned`` drops it): it was read while this worker already scored with
+        ``bounds`` or newer (``self.bounds`` only grows), so a customer of its partitions whose rank key moved
+        since was written by an event this worker scored with those boundaries, and needs no rescore.
         """
         key = (bounds.version, tuple(sorted((d, tuple(ss)) for d, ss in spans.items())))
         if self._movers is None or self._movers[0] != key:
@@ -437,10 +437,12 @@ class Processor:
         """The worker's partitions were assigned again (a rebalance): each one's next rescore checks Redis.
 
         Unfinished rescores are dropped: their partitions' commits stayed at the control records, which the
-        owners (this worker or another) read and rescore again.
+        owners (this worker or another) read and rescore again. The shared movers answer is dropped too: it
+        is exact only for partitions this worker owned since it was read.
         """
         self.ledger.reassigned()
         self.jobs.clear()
+        self._movers = None
 
 
 def _clone(p: Pending) -> Pending:
