@@ -208,6 +208,9 @@ class NoKafka:
     async def read_profiles(self, customer_ids):
         return await self.writer.read(customer_ids)
 
+    async def announce(self, announced):
+        await self.writer.announce(announced)
+
     async def publish(self, changes, dead, audience=()):
         self.changes += len(changes)
 

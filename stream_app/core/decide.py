@@ -2,11 +2,14 @@
 
 Pure (no I/O): the worker reads the profile Redis holds, calls :func:`decide`,
 then sends and writes what the decision says (worker/checkpoint.py). Events
-are decided against the Redis profile, which is what subscribers last saw
-(events are delivered before the profile is written), not against the state:
-a worker that died after its Redis write and before its changelog left Redis
-ahead of the state the replay starts from. Whether the write is stale, the
-same, kept or new is :func:`~stream_app.core.profile.judge`'s one rule.
+are decided against what subscribers last saw, not against the state: a
+worker that died after its Redis write and before its changelog left Redis
+ahead of the state the replay starts from. What subscribers last saw is the
+Redis profile (events are delivered before it is written), or, when a worker
+died between the two, the announcement it left (core/profile.py's
+``Announced``), whose events are delivered again first. Whether the write is
+stale, the same, kept or new is :func:`~stream_app.core.profile.judge`'s one
+rule.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from stream_app.core.model import Scores, Totals
-from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus, judge, profile_fields
+from stream_app.core.profile import Announced, ProfileWrite, StoredProfile, WriteStatus, judge, profile_fields
 from stream_app.core.scoring import RankValues, rank_aov
 from stream_app.core.stored import Scoring, Stored
 from stream_app.core.timeutil import format_us
@@ -82,8 +85,9 @@ class Decision:
     """What to do for one changed customer.
 
     ``status`` None: nothing to write (never scored and still not scored). STALE: Redis holds a newer profile;
-    nothing is written or sent and the state keeps its scoring. Otherwise ``write`` goes to Redis after
-    ``change`` and ``moves`` are delivered, and the state records ``scoring``.
+    nothing is written or sent and the state keeps its scoring. Otherwise ``resend`` (an announcement in
+    doubt) is delivered again, then ``change`` and ``moves`` (announced first when there are any), then
+    ``write`` goes to Redis, and the state records ``scoring``.
     """
 
     status: WriteStatus | None
@@ -91,6 +95,7 @@ class Decision:
     change: SegmentChange | None = None
     moves: tuple[AudienceMove, ...] = ()
     scoring: Scoring | None = None
+    resend: Announced | None = None
 
 
 NOTHING = Decision(None)
@@ -107,10 +112,12 @@ def decide(stored: Stored, scored: Scored, redis_profile: StoredProfile | None) 
     if status is WriteStatus.KEPT:  # same profile under newer boundaries: it keeps its version
         write = dataclasses.replace(write, boundaries_version=redis_profile.boundaries_version)  # type: ignore[union-attr]
     version = write.seq + write.boundaries_version
-    seen_segment = redis_profile.segment if redis_profile is not None else None
-    seen_audiences = redis_profile.audiences if redis_profile is not None else ()
+    # against what subscribers may last have seen: the announcement in doubt (re-delivered first), else Redis
+    seen = redis_profile.published() if redis_profile is not None else None
+    seen_segment = seen.segment if seen is not None else None
+    seen_audiences = seen.audiences if seen is not None else ()
     change = None
-    if scored.scores is not None and (scored.scores != seen_scores(redis_profile) or write.segment != seen_segment):
+    if scored.scores is not None and (scored.scores != seen_scores(seen) or write.segment != seen_segment):
         change = SegmentChange(
             customer_id=scored.customer_id, previous_segment=seen_segment, segment=write.segment,
             scores=scored.scores, totals=scored.totals, cause=scored.cause,
@@ -126,7 +133,7 @@ def decide(stored: Stored, scored: Scored, redis_profile: StoredProfile | None) 
     scoring = Scoring(scores=scored.scores, segment=write.segment or None,
                       boundaries_version=write.boundaries_version, ranks=write.ranks if ranked else None,
                       audiences=write.audiences, rules_fp=scored.rules_fp)
-    return Decision(status, write, change, moves, scoring)
+    return Decision(status, write, change, moves, scoring, redis_profile.pending if redis_profile is not None else None)
 
 
 def profile_write(stored: Stored, scored: Scored) -> ProfileWrite | None:

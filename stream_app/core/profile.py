@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+import orjson
+
 from stream_app.core.model import Scores, Totals
 from stream_app.core.money import format_cents
 from stream_app.core.scoring import RankValues
@@ -33,14 +35,59 @@ class WriteStatus(IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Announced:
+    """A customer's events in doubt: recorded in Redis before they are delivered, dropped by the profile
+    write that follows them (same Lua call).
+
+    Events go out before the profile is written, so a worker that dies between the two (or whose Redis
+    write fails) leaves subscribers possibly holding a newer scoring than Redis. Deciding the replay
+    against Redis alone then loses an event whenever the replay scores under newer boundaries back to
+    what Redis holds. With the announcement found, the customer's next decision re-delivers these events
+    (same bytes, same version: a repeat subscribers drop) and then decides against them.
+    """
+
+    seq: int
+    boundaries_version: int
+    segment: str | None
+    scores: tuple[str, str, str, str] | None
+    audiences: tuple[str, ...]
+    #: the encoded change event (if any) and audience events, as delivered
+    changes: tuple[bytes, ...] = ()
+    audience_events: tuple[bytes, ...] = ()
+
+    def body(self) -> bytes:
+        """Everything but (seq, boundaries_version), which Redis keeps beside it for the scripts' rules."""
+        return orjson.dumps([self.segment, self.scores, list(self.audiences),
+                             [c.decode() for c in self.changes], [a.decode() for a in self.audience_events]])
+
+    @classmethod
+    def from_body(cls, seq: int, boundaries_version: int, body: bytes | str) -> Announced:
+        segment, scores, audiences, changes, moves = orjson.loads(body)
+        return cls(seq, boundaries_version, segment, tuple(scores) if scores is not None else None,
+                   tuple(audiences), tuple(c.encode() for c in changes), tuple(a.encode() for a in moves))
+
+
+@dataclass(frozen=True, slots=True)
 class StoredProfile:
-    """What Redis holds for a customer: the last profile written, hence (events first) the last published."""
+    """What Redis holds for a customer: the last profile written and, if a worker died between delivering
+    a decision's events and writing its profile, that decision's announcement.
+
+    No profile but an announcement: seq and boundaries version 0, nothing scored (the same as none).
+    """
 
     seq: int
     boundaries_version: int
     segment: str | None
     scores: tuple[str, str, str, str] | None  # r, f, m, aov scores as stored (None: not scored)
     audiences: tuple[str, ...]
+    pending: Announced | None = None
+
+    def published(self) -> StoredProfile:
+        """What subscribers may last have seen: the announced scoring when one is in doubt, else this profile."""
+        p = self.pending
+        if p is None:
+            return self
+        return StoredProfile(p.seq, p.boundaries_version, p.segment, p.scores, p.audiences)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,20 +129,47 @@ class ProfileWrite:
 def judge(write: ProfileWrite, stored: StoredProfile | None) -> WriteStatus:
     """What Redis does with ``write`` when it holds ``stored``.
 
-    Versions never go back: an older seq or boundaries version is STALE. An equal pair is SAME (done
-    already). The same events under newer boundaries with the same segment, scores and audiences are KEPT
-    (the stored version stays). Anything else is WRITTEN.
+    Versions never go back: an older seq or boundaries version than the profile's, or than an announcement's
+    (subscribers may have seen it), is STALE. An equal pair is SAME (done already). The same events under
+    newer boundaries with the same segment, scores and audiences are KEPT (the stored version stays), unless
+    an announcement is in doubt: then the write takes its own, newer version. Anything else is WRITTEN.
     """
     if stored is None:
         return WriteStatus.WRITTEN
-    if write.seq < stored.seq or write.boundaries_version < stored.boundaries_version:
+    if older(write.seq, write.boundaries_version, stored.seq, stored.boundaries_version):
+        return WriteStatus.STALE
+    pending = stored.pending
+    if pending is not None and older(write.seq, write.boundaries_version, pending.seq, pending.boundaries_version):
         return WriteStatus.STALE
     if write.seq == stored.seq and write.boundaries_version == stored.boundaries_version:
         return WriteStatus.SAME
-    if write.seq == stored.seq and (write.segment or None, write.scores(), write.audiences) == (
+    if pending is None and write.seq == stored.seq and (write.segment or None, write.scores(), write.audiences) == (
             stored.segment, stored.scores, stored.audiences):
         return WriteStatus.KEPT
     return WriteStatus.WRITTEN
+
+
+def older(seq: int, boundaries_version: int, than_seq: int, than_boundaries_version: int) -> bool:
+    """(seq, boundaries version) is older than the other pair: either one is smaller."""
+    return seq < than_seq or boundaries_version < than_boundaries_version
+
+
+def announcement_kept(announced: Announced, stored: StoredProfile | None) -> bool:
+    """Whether Redis records ``announced`` when it holds ``stored``: not when older than the profile or than
+    the announcement already there (a replay or a replaced worker, whose profile write is refused too)."""
+    if stored is None:
+        return True
+    a = (announced.seq, announced.boundaries_version)
+    if older(*a, stored.seq, stored.boundaries_version):  # (0, 0) when only an announcement is stored
+        return False
+    p = stored.pending
+    return p is None or not older(*a, p.seq, p.boundaries_version)
+
+
+def settles(seq: int, boundaries_version: int, pending: Announced) -> bool:
+    """A profile stored at (seq, boundaries version) settles the announcement: it is not older, so its write
+    followed the announced events (the write script then drops the announcement)."""
+    return not older(seq, boundaries_version, pending.seq, pending.boundaries_version)
 
 
 def profile_fields(scores: Scores, totals: Totals, ranks: RankValues, updated_us: int) -> tuple[str, ...]:

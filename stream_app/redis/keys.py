@@ -16,6 +16,12 @@ def customer_key(prefix: str, customer_id: str) -> str:
     return f"{prefix}:customer:{customer_id}"
 
 
+def pending_key(prefix: str, customer_id: str) -> str:
+    """Hash: a customer's events announced and not yet settled by its profile write (``seq``,
+    ``boundaries_version``, ``body``); exists only while a worker is between the two, or died there."""
+    return f"{prefix}:pending:{customer_id}"
+
+
 def segment_key(prefix: str, segment: str) -> str:
     """Set: the ids of the customers in a segment."""
     return f"{prefix}:segment:{segment}"
@@ -86,6 +92,10 @@ def recent_changes_key(prefix: str) -> str:
 
 def customer_head(prefix: str) -> str:
     return customer_key(prefix, "")
+
+
+def pending_head(prefix: str) -> str:
+    return pending_key(prefix, "")
 
 
 def segment_head(prefix: str) -> str:

@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus
+from stream_app.core.profile import Announced, ProfileWrite, StoredProfile, WriteStatus
 from stream_app.redis import keys, scripts
 
 
@@ -47,7 +47,9 @@ class ProfileWriter:
         self.prefix = prefix
         # what the scripts get besides the customers: KEYS known up front, then the heads of per-customer keys
         self._write_keys = [*keys.rank_keys(prefix), keys.index_changes_key(prefix)]
-        self._write_heads = [keys.customer_head(prefix), keys.segment_head(prefix), keys.audience_head(prefix)]
+        self._pending_head = keys.pending_head(prefix)
+        self._write_heads = [keys.customer_head(prefix), keys.segment_head(prefix), keys.audience_head(prefix),
+                             self._pending_head]
         self._epoch_key = keys.epoch_key(prefix)
         self.chunk = chunk  # writes per script call: Redis runs one call at a time, so keep each short
         self._sha: str | None = None
@@ -72,12 +74,21 @@ class ProfileWriter:
         except NoScriptError:  # Redis restarted or flushed its script cache: every write is idempotent
             return await self._run(await self._load(), writes)
 
+    async def announce(self, announced: list[tuple[str, Announced]]) -> None:
+        """Record each customer's events before they are delivered (one round trip per batch)."""
+        if not announced:
+            return
+        source, head = scripts.source(scripts.ANNOUNCE), keys.customer_head(self.prefix)
+        await self._in_trips(announced, self.chunk, lambda pipe, part: pipe.eval(
+            source, 0, head, self._pending_head, orjson.dumps(
+                [[cid, str(a.seq), str(a.boundaries_version), a.body().decode()] for cid, a in part])))
+
     async def read(self, customer_ids: list[str]) -> list[StoredProfile | None]:
-        """Each customer's stored profile (one round trip per batch)."""
+        """Each customer's stored profile and announcement in doubt, if any (one round trip per batch)."""
         epoch = self.epoch or b""
         source, head = scripts.source(scripts.READ_PROFILES), keys.customer_head(self.prefix)
         replies = await self._in_trips(customer_ids, self.chunk * 4, lambda pipe, ids: pipe.eval(
-            source, 1, self._epoch_key, head, orjson.dumps(ids), epoch))
+            source, 1, self._epoch_key, head, orjson.dumps(ids), epoch, self._pending_head))
         if any(r == b"lost" for r in replies):
             # checked in the same script as the read: the decisions taken on it are never against a lost Redis
             raise RedisDataLost("Redis lost the profiles since they were last checked")
@@ -90,9 +101,12 @@ class ProfileWriter:
                 if not v:
                     yield None
                     continue
-                seq, bv, segment, r, f, m, aov, auds = (x if x is not False else None for x in v)
-                yield StoredProfile(int(seq), int(bv or 0), segment or None, (r, f, m, aov) if r is not None else None,
-                                    tuple(a for a in (auds or "").split(";") if a))
+                seq, bv, segment, r, f, m, aov, auds, pseq, pbv, body = (
+                    x if x is not False else None for x in [*v, *[None] * (11 - len(v))])
+                pending = Announced.from_body(int(pseq), int(pbv), body) if pseq is not None else None
+                yield StoredProfile(int(seq or 0), int(bv or 0), segment or None,
+                                    (r, f, m, aov) if r is not None else None,
+                                    tuple(a for a in (auds or "").split(";") if a), pending)
 
     async def _run(self, sha: str, writes: list[ProfileWrite]) -> list[tuple[WriteStatus, int]]:
         replies = await self._in_trips(writes, self.chunk, lambda pipe, part: pipe.evalsha(

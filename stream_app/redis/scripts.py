@@ -15,13 +15,14 @@ from stream_app.core.profile import WriteStatus
 
 WRITE_PROFILES = "write_profiles"
 READ_PROFILES = "read_profiles"
+ANNOUNCE = "announce"
 READ_CUTS = "read_cuts"
 STORE_BOUNDARIES = "store_boundaries"
 MARK_RESCORED = "mark_rescored"
 MARK_EPOCH = "mark_epoch"
 RESTORE_BOUNDARIES = "restore_boundaries"
 
-ALL = (WRITE_PROFILES, READ_PROFILES, READ_CUTS, STORE_BOUNDARIES, MARK_RESCORED, MARK_EPOCH, RESTORE_BOUNDARIES)
+ALL = (WRITE_PROFILES, READ_PROFILES, ANNOUNCE, READ_CUTS, STORE_BOUNDARIES, MARK_RESCORED, MARK_EPOCH, RESTORE_BOUNDARIES)
 
 
 def constants() -> str:

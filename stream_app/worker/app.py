@@ -33,7 +33,7 @@ from stream_app.errors import BadEvent
 from stream_app.monitor import logs
 from stream_app.monitor.metrics import PublishCounting, WorkerMetrics
 from stream_app.settings import Settings
-from stream_app.core.profile import ProfileWrite, StoredProfile
+from stream_app.core.profile import Announced, ProfileWrite, StoredProfile
 from stream_app.redis.boundaries import BoundaryStore
 from stream_app.redis.keys import boundaries_key
 from stream_app.core.movers import Interval
@@ -160,6 +160,9 @@ class FaustSinks:
 
     async def read_profiles(self, customer_ids: list[str]) -> list[StoredProfile | None]:
         return await self.profiles.read(customer_ids)
+
+    async def announce(self, announced: list[tuple[str, Announced]]) -> None:
+        await self.profiles.announce(announced)
 
     async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]],
                       audience: list[tuple[bytes, bytes]]) -> None:

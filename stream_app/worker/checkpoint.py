@@ -5,10 +5,14 @@ kill -9; see docs/streaming.md), so any batch may be processed again from an
 older state. The processor decides what a batch changes (:class:`Effects`);
 the checkpoint writes it, always in this order:
 
+0. announce each customer's events in Redis (core/profile.py's
+   ``Announced``): if the worker dies before step 2, the customer's next
+   decision delivers them again and decides against them;
 1. send the change, audience and dead-letter events, and await their
    delivery: a profile in Redis then implies its events were delivered;
 2. write the profiles to Redis (one pipeline; the Lua script refuses older
-   versions and treats an equal one as done);
+   versions, treats an equal one as done, and drops the announcements the
+   writes settle);
 3. write each changed customer once to the Table, and await its changelog
    records (Faust's own flush before a commit gives up after 0.1 s);
 4. the batch's offsets become committable (worker/offsets.py); held
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from stream_app.core import stored as codec
-from stream_app.core.profile import ProfileWrite
+from stream_app.core.profile import Announced, ProfileWrite
 from stream_app.core.stored import Stored
 from stream_app.worker.messages import Msg
 
@@ -47,6 +51,7 @@ class TableWrites(Protocol):
 class EffectSinks(Protocol):
     """Kafka and Redis as the checkpoint writes them."""
 
+    async def announce(self, announced: list[tuple[str, Announced]]) -> None: ...
     async def publish(self, changes: list[Record], dead: list[tuple[bytes | None, bytes]],
                       audience: list[Record]) -> None: ...
     async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]: ...
@@ -58,6 +63,8 @@ class Effects:
     takes its Table partition from)."""
 
     changes: list[Record] = field(default_factory=list)
+    #: (customer id, its events as recorded before delivery): customers with any change or audience event
+    announced: list[tuple[str, Announced]] = field(default_factory=list)
     audience: list[Record] = field(default_factory=list)
     dead: list[tuple[bytes | None, bytes]] = field(default_factory=list)
     profiles: list[ProfileWrite] = field(default_factory=list)
@@ -75,6 +82,9 @@ class Checkpoint:
     async def flush(self, effects: Effects) -> list[int]:
         """Steps 1 to 3; returns each profile write's status (a WriteStatus value). A server fault raises
         before step 4, so the batch is retried or replayed, never committed half written."""
+        # 0. the events in doubt until step 2, where a successor finds them
+        if effects.announced:
+            await self.sinks.announce(effects.announced)
         # 1. events, awaited: a profile in Redis implies its events were delivered
         await self.sinks.publish(effects.changes, effects.dead, effects.audience)
         # 2. profiles to Redis, version-checked by the script

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stream_app.core.movers import Interval
-from stream_app.core.profile import ProfileWrite, StoredProfile
+from stream_app.core.profile import Announced, ProfileWrite, StoredProfile
 from stream_app.core.scoring import Boundaries
 from stream_app.worker import control
 from stream_app.worker.boundaries import Published
@@ -32,6 +32,7 @@ class Sinks(Protocol):
 
     async def write_profiles(self, writes: list[ProfileWrite]) -> list[tuple[int, int]]: ...
     async def read_profiles(self, customer_ids: list[str]) -> list[StoredProfile | None]: ...
+    async def announce(self, announced: list[tuple[str, Announced]]) -> None: ...
     async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]],
                       audience: list[tuple[bytes, bytes]]) -> None: ...
     async def latest_boundaries(self) -> Boundaries: ...

@@ -27,7 +27,7 @@ from stream_app.core.decide import Decision, Scored, decide, seen_scores
 from stream_app.core.fold import CustomerState, apply
 from stream_app.core.model import OrderEvent
 from stream_app.core.movers import Interval
-from stream_app.core.profile import ProfileWrite, StoredProfile, WriteStatus
+from stream_app.core.profile import Announced, ProfileWrite, StoredProfile, WriteStatus
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
 from stream_app.core.stored import Stored, remember
@@ -69,6 +69,8 @@ class Planned:
     decision: Decision
     change: Record | None
     moves: list[Record]
+    #: the change and audience events as recorded in Redis before they are delivered (None: no event)
+    announce: Announced | None = None
 
 
 class Processor:
@@ -187,7 +189,8 @@ class Processor:
             return
         await self.refresh()
         profiles = await self.sinks.read_profiles([p.stored.state.customer_id for p in changed])
-        if any(r is not None and r.boundaries_version > self.bounds.version for r in profiles):
+        if any(r is not None and max(r.boundaries_version, r.pending.boundaries_version if r.pending else 0)
+               > self.bounds.version for r in profiles):
             await self.refresh()  # a profile scored with boundaries this worker has not seen yet: catch up
         effects = Effects(dead=dead)
         written_in: list[int] = []  # the partition of each profile write, in order
@@ -209,6 +212,12 @@ class Processor:
             if decision.write is None:
                 continue
             written_in.append(p.msg.partition)
+            if decision.resend is not None:  # a dead worker's events, maybe never delivered: before this one's
+                key = p.stored.state.customer_id.encode()
+                effects.changes.extend((key, v) for v in decision.resend.changes)
+                effects.audience.extend((key, v) for v in decision.resend.audience_events)
+            if planned.announce is not None:
+                effects.announced.append((p.stored.state.customer_id, planned.announce))
             if planned.change is not None:
                 effects.changes.append(planned.change)
             effects.audience.extend(planned.moves)
@@ -229,9 +238,14 @@ class Processor:
         decision = decide(p.stored, self._score(p), r)
         change = kafka_changes.record(decision.change) if decision.change is not None else None
         moves = audience_events.records(decision.moves)
+        announce = None
+        if (change or moves) and decision.write is not None:
+            w = decision.write
+            announce = Announced(w.seq, w.boundaries_version, w.segment or None, w.scores(), w.audiences,
+                                 (change[1],) if change else (), tuple(v for _, v in moves))
         if decision.scoring is not None:
             remember(p.stored, decision.scoring)
-        return Planned(decision, change, moves)
+        return Planned(decision, change, moves, announce)
 
     def _isolate(self, p: Pending, r: StoredProfile | None, dead: list[tuple[bytes | None, bytes]], exc: Exception
                  ) -> tuple[Pending | None, Planned | None]:
@@ -380,7 +394,9 @@ class Processor:
             ids = [u[0] for u in unchanged]
             self.counters.compared += len(ids)
             for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids)):
-                if r is not None and (r.segment, seen_scores(r)) != (segment, new):
+                # a dead worker's announcement in doubt is repaired too: its events are delivered again
+                seen = r.published() if r is not None else None
+                if seen is not None and (r.pending is not None or (seen.segment, seen_scores(seen)) != (segment, new)):
                     pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
                                            occurred_us=computed_us)
                     self.counters.repaired += 1

@@ -1,10 +1,12 @@
 -- Write a batch of customer profiles, each judged by the rule of stream_app/core/profile.py's judge().
 -- KEYS: the rank indexes r, f, m, aov, then index_changes.
--- ARGV: the customer, segment and audience key heads, then the writes as one JSON array, each
+-- ARGV: the customer, segment, audience and pending key heads, then the writes as one JSON array, each
 --   {cid, seq, bv, version, segment, r, f, m, aov, audiences, field, value, ...} (ProfileWrite.row()).
 -- Returns status, stored boundaries version, ... per write (the stored version is 0 when WRITTEN).
-local customer_head, segment_head, audience_head = ARGV[1], ARGV[2], ARGV[3]
-local writes = cjson.decode(ARGV[4])
+-- The customer's announcement (announce.lua) counts as a version subscribers may have seen: a write older
+-- than it is STALE and it rules out KEPT; the profile stored afterwards drops it when not older than it.
+local customer_head, segment_head, audience_head, pending_head = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local writes = cjson.decode(ARGV[5])
 local out = {}
 for n = 1, #writes do
   local w = writes[n]
@@ -12,12 +14,15 @@ for n = 1, #writes do
   local seq, bv = tonumber(w[2]), tonumber(w[3])
   local h = customer_head .. cid
   local old = redis.call('HMGET', h, 'seq', 'boundaries_version', 'segment', 'audiences')
+  local pend = redis.call('HMGET', pending_head .. cid, 'seq', 'boundaries_version')
+  local ps, pb = tonumber(pend[1]), tonumber(pend[2])
   local status, stored_bv = WRITTEN, 0
   if old[1] then
     local os, ob = tonumber(old[1]), tonumber(old[2])
     if seq < os or bv < ob then status, stored_bv = STALE, ob
+    elseif ps and (seq < ps or bv < pb) then status, stored_bv = STALE, ob
     elseif seq == os and bv == ob then status, stored_bv = SAME, ob
-    elseif seq == os then  -- the same events, newer boundaries: a replay after a crash or a takeover?
+    elseif seq == os and not ps then  -- the same events, newer boundaries: a replay after a crash or a takeover?
       local new = {}
       for i = 11, #w, 2 do new[w[i]] = w[i + 1] end
       local cur = redis.call('HMGET', h, 'r_score', 'f_score', 'm_score', 'aov_score')
@@ -29,6 +34,7 @@ for n = 1, #writes do
         status, stored_bv = KEPT, ob  -- the scoring Redis holds is still right: keep it, and its version
       end
     end
+  elseif ps and (seq < ps or bv < pb) then status = STALE
   end
   if status == WRITTEN then
     local hset = {'HSET', h, 'seq', w[2], 'boundaries_version', w[3], 'version', w[4], 'segment', seg,
@@ -56,6 +62,12 @@ for n = 1, #writes do
       end
     end
     if moved > 0 then redis.call('INCR', KEYS[5]) end
+  end
+  if ps then  -- the profile now stored settles the announcement unless older than it
+    local ss, sb = seq, bv
+    if status ~= WRITTEN and old[1] then ss, sb = tonumber(old[1]), tonumber(old[2]) end
+    if status ~= WRITTEN and not old[1] then ss = nil end
+    if ss and not (ss < ps or sb < pb) then redis.call('DEL', pending_head .. cid) end
   end
   out[#out + 1] = status
   out[#out + 1] = stored_bv

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from stream_app.core.profile import WriteStatus
 from stream_app.redis.profiles import ProfileWriter
-from tests.cases.write_rule import CASES
+from tests.cases.write_rule import ANNOUNCE_CASES, CASES, announced
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +26,10 @@ def test_the_script_follows_the_rule_table(case, redis_url, redis_prefix):
             writer = ProfileWriter(client, redis_prefix)
             if case.before is not None:
                 assert await writer.write([case.before]) == [(WriteStatus.WRITTEN, 0)]
+            if case.pending is not None:
+                await writer.announce([(case.write.customer_id, announced(*case.pending))])
+                [before] = await writer.read([case.write.customer_id])
+                assert before.pending == announced(*case.pending)  # read back as announced
             [(status, stored_bv)] = await writer.write([case.write])
             read = await writer.read([case.write.customer_id])
             return status, stored_bv, read[0]
@@ -34,8 +38,31 @@ def test_the_script_follows_the_rule_table(case, redis_url, redis_prefix):
 
     status, stored_bv, stored = asyncio.run(go())
     assert status is case.status
+    if case.pending is not None:
+        assert (stored.pending is None) is case.settled
+        if case.before is None and status is WriteStatus.STALE:
+            return  # nothing but the announcement is stored
     written = case.write if status is WriteStatus.WRITTEN else case.before
     # what Redis holds afterwards: the write if it was applied, else what was there (its version kept)
     assert (stored.seq, stored.boundaries_version, stored.segment) == (
         written.seq, written.boundaries_version, written.segment or None)
     assert stored_bv == (0 if status is WriteStatus.WRITTEN else case.before.boundaries_version)
+
+
+@pytest.mark.parametrize("case", ANNOUNCE_CASES, ids=[c.name for c in ANNOUNCE_CASES])
+def test_the_announce_script_follows_the_rule_table(case, redis_url, redis_prefix):
+    async def go():
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            writer = ProfileWriter(client, redis_prefix)
+            if case.before is not None:
+                await writer.write([case.before])
+            if case.pending is not None:
+                await writer.announce([("c1", announced(*case.pending))])
+            await writer.announce([("c1", announced(*case.announced))])
+            return (await writer.read(["c1"]))[0]
+        finally:
+            await client.aclose()
+
+    stored = asyncio.run(go())
+    assert (stored.pending == announced(*case.announced)) is case.kept

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from stream_app.core.fold import CustomerState
-from stream_app.core.profile import ProfileWrite, WriteStatus
+from stream_app.core.profile import Announced, ProfileWrite, WriteStatus
 from stream_app.core.stored import Stored
 from stream_app.worker.checkpoint import Checkpoint, Effects
 from stream_app.worker.messages import Msg
@@ -24,6 +24,9 @@ class Recorder:
         self.calls.append(name)
         if name == self.fail:
             raise ConnectionError(name)
+
+    async def announce(self, announced):
+        self._note("announce")
 
     async def publish(self, changes, dead, audience):
         self._note("events")
@@ -45,11 +48,12 @@ class Recorder:
 def effects() -> Effects:
     write = ProfileWrite("c1", 1, 0, "loyal", (1, 1, 1, 1), ())
     return Effects(changes=[(b"c1", b"{}")], profiles=[write],
+                   announced=[("c1", Announced(1, 0, "loyal", ("1", "1", "1", "1"), (), (b"{}",)))],
                    states=[(Stored(CustomerState("c1")), Msg(0, 5, b"c1", b"")),
                            (Stored(CustomerState("c2")), Msg(0, 6, b"c2", b""))])
 
 
-def test_events_then_redis_then_the_table_and_its_changelog_then_the_offsets():
+def test_announce_then_events_then_redis_then_the_table_and_its_changelog_then_the_offsets():
     r = Recorder()
     cp = Checkpoint(r, r, r)  # type: ignore[arg-type]
 
@@ -59,10 +63,11 @@ def test_events_then_redis_then_the_table_and_its_changelog_then_the_offsets():
         return statuses
 
     assert asyncio.run(run()) == [WriteStatus.STALE]
-    assert r.calls == ["events", "redis", "table c1", "table c2", "changelog", "offsets"]
+    assert r.calls == ["announce", "events", "redis", "table c1", "table c2", "changelog", "offsets"]
 
 
-@pytest.mark.parametrize("step, done", [("events", ["events"]), ("redis", ["events", "redis"])])
+@pytest.mark.parametrize("step, done", [("announce", ["announce"]), ("events", ["announce", "events"]),
+                                        ("redis", ["announce", "events", "redis"])])
 def test_a_failed_step_writes_nothing_after_it(step, done):
     r = Recorder(fail=step)
     with pytest.raises(ConnectionError):

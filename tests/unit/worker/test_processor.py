@@ -22,7 +22,7 @@ from stream_app.core.segments import SegmentMap
 from stream_app.core.model import Totals
 from stream_app.core.movers import within
 from stream_app.core.quintiles import DIMENSIONS
-from stream_app.core.profile import StoredProfile, WriteStatus, judge
+from stream_app.core.profile import StoredProfile, WriteStatus, judge, announcement_kept, settles
 from stream_app.worker import control
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import iter_partition
@@ -56,6 +56,7 @@ class DictTable:
 class TwinSinks:
     def __init__(self):
         self.profiles: dict[str, dict] = {}
+        self.pending: dict[str, object] = {}  # customer id -> Announced (the announce script's keys)
         self.changes: list[dict] = []
         self.dead: list[dict] = []
         self.audience: list[dict] = []
@@ -77,16 +78,26 @@ class TwinSinks:
                                                 **dict(zip(w.fields[::2], w.fields[1::2]))}
                 out.append((status, 0))
             else:
-                out.append((status, self.profiles[w.customer_id]["bv"]))
+                out.append((status, self.profiles.get(w.customer_id, {}).get("bv", 0)))
+            now = self.profiles.get(w.customer_id)
+            pending = self.pending.get(w.customer_id)
+            if pending is not None and now is not None and settles(now["seq"], now["bv"], pending):
+                del self.pending[w.customer_id]
         return out
+
+    async def announce(self, announced):
+        for cid, a in announced:
+            if announcement_kept(a, self._stored(cid)):
+                self.pending[cid] = a
 
     def _stored(self, cid):
         old = self.profiles.get(cid)
+        pending = self.pending.get(cid)
         if old is None:
-            return None
+            return StoredProfile(0, 0, None, None, (), pending) if pending is not None else None
         scores = tuple(old.get(k) for k in ("r_score", "f_score", "m_score", "aov_score"))
         return StoredProfile(old["seq"], old["bv"], old["segment"] or None,
-                             scores if scores[0] is not None else None, tuple(old["audiences"]))
+                             scores if scores[0] is not None else None, tuple(old["audiences"]), pending)
 
     async def read_profiles(self, customer_ids):
         self.read += customer_ids
@@ -581,3 +592,108 @@ def test_a_rebalance_drops_unfinished_rescores():
     assert not proc.jobs
     run(proc.process([]))
     assert sinks.rescored == {}
+
+
+class DyingSinks(TwinSinks):
+    """A worker killed mid-flush: after announcing its events, before delivering them ("publish"), or after
+    delivering them and before writing Redis ("write")."""
+
+    def __init__(self):
+        super().__init__()
+        self.die_at: str | None = None
+
+    async def publish(self, changes, dead, audience=()):
+        if self.die_at == "publish":
+            raise RuntimeError("killed before delivering")
+        await super().publish(changes, dead, audience)
+
+    async def write_profiles(self, writes):
+        if self.die_at == "write":
+            raise RuntimeError("killed before writing Redis")
+        return await super().write_profiles(writes)
+
+
+def assert_chains(sinks: TwinSinks):
+    """Per customer, the change events (a repeat is the same version again) chain from nothing, each one's
+    previous_segment the segment before it, up to the profile Redis holds: what subscribers saw last is it."""
+    chains: dict[str, list[dict]] = {}
+    for ch in sinks.changes:
+        chain = chains.setdefault(ch["customer_id"], [])
+        if chain and ch["version"] == chain[-1]["version"]:
+            assert ch == chain[-1]
+            continue
+        assert not chain or ch["version"] > chain[-1]["version"], ch
+        assert ch["previous_segment"] == (chain[-1]["segment"] if chain else None), ch
+        chain.append(ch)
+    for cid, p in sinks.profiles.items():
+        if p["segment"]:
+            last = chains[cid][-1]
+            assert (last["segment"], last["r_score"], last["f_score"], last["m_score"], last["aov_score"]) == (
+                p["segment"], int(p["r_score"]), int(p["f_score"]), int(p["m_score"]), int(p["aov_score"])), cid
+    assert not sinks.pending, "every announcement settled by its profile write"
+
+
+@pytest.mark.parametrize("die_at", ["publish", "write"])
+@pytest.mark.parametrize("latest_first", [True, False])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_worker_killed_between_its_events_and_redis_loses_no_event(seed, latest_first, die_at):
+    """A worker rescores a partition to v2 and dies in the flush, after announcing the events and before
+    (or after) delivering them, before writing Redis. v3 cuts like v1, so its successor scores most of those
+    customers back to what Redis holds: deciding against Redis alone sent nothing, and subscribers kept the
+    v2 scoring they had been sent. The announcement makes the successor deliver those events (again) and
+    decide against them."""
+    from stream_app.core.scoring import Boundaries
+
+    rng = random.Random(seed)
+    evs = sample_events(150, seed=seed)
+    msgs = to_msgs(evs)
+    sinks, table = DyingSinks(), DictTable()
+    first = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    run(drive(first, sinks, msgs, 37, nxt))
+    b1 = sinks.published
+    b2 = Boundaries({d: _moved_cuts(rng, sinks.profiles, b1.cuts[d], i) for i, d in enumerate(DIMENSIONS)},
+                    b1.customers, b1.version + 1)
+    part = 0
+    sinks.publish_boundaries(b2)
+    sinks.die_at = die_at
+    delivered = len(sinks.changes)
+    with pytest.raises(RuntimeError):
+        run(first.process([Msg(part, nxt[part], control.CONTROL_KEY, control.encode_rescore(b2.version))]))
+    sinks.die_at = None
+    assert sinks.pending and (len(sinks.changes) > delivered) is (die_at == "write")
+    _takeover(table, sinks, part, nxt[part], Boundaries(b1.cuts, b1.customers, b1.version + 2), latest_first,
+              PARTITIONS)
+    assert_chains(sinks)
+
+
+@pytest.mark.parametrize("die_at", ["publish", "write"])
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_a_batch_replayed_after_such_a_death_under_newer_boundaries_loses_no_event(seed, die_at):
+    """The same death in a batch of events; the successor replays it in other batches, under boundaries
+    published meanwhile, from an older committed offset."""
+    from stream_app.core.scoring import Boundaries
+
+    rng = random.Random(seed)
+    evs = sample_events(80, seed=seed)
+    msgs = to_msgs(evs)
+    sinks, table = DyingSinks(), DictTable()
+    proc = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    half = len(msgs) // 2
+
+    async def go():
+        await drive(proc, sinks, msgs[:half], 13, dict(nxt))
+        sinks.die_at = die_at
+        with pytest.raises(RuntimeError):
+            await proc.process(msgs[half : half + 60])
+        sinks.die_at = None
+        b = sinks.published
+        sinks.publish_boundaries(Boundaries({d: _moved_cuts(rng, sinks.profiles, b.cuts[d], i)
+                                             for i, d in enumerate(DIMENSIONS)}, b.customers, b.version + 1))
+        restarted = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+        await drive(restarted, sinks, msgs[half - 20 :], 7, nxt)
+
+    run(go())
+    assert_chains(sinks)
+    assert_equals_batch(evs, sinks)
