@@ -179,6 +179,8 @@ class RescoreJob:
     computed_us: int
     keys: deque[bytes] = field(default_factory=deque)
     queued: set[bytes] = field(default_factory=set)
+    #: movers queries whose customers are not queued yet: (boundaries, rank-key spans) each
+    queries: list[tuple[Boundaries, dict[str, list[Interval]]]] = field(default_factory=list)
     busy_s: float = 0.0  # time spent in its chunks
 
     def add(self, keys: Iterable[bytes]) -> None:

@@ -697,3 +697,74 @@ def test_a_batch_replayed_after_such_a_death_under_newer_boundaries_loses_no_eve
     run(go())
     assert_chains(sinks)
     assert_equals_batch(evs, sinks)
+
+
+class SlowMovers(TwinSinks):
+    """A movers query that answers only when the test lets it, and fails once when told to."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate: asyncio.Event | None = None
+        self.fail_next = False
+        self.asked = 0
+
+    async def movers(self, spans):
+        self.asked += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("Redis went away mid-query")
+        return await super().movers(spans)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_events_behind_a_control_do_not_wait_for_its_movers_query(fail):
+    """The query runs while the batches go on; the rescore starts when it answers (or after a failed one is
+    asked again: the batch that finds it failed raises, as a server fault, and is retried) and ends as a
+    whole rescore does."""
+    evs = sample_events(120, seed=9)
+    first, later = evs[: len(evs) // 2], evs[len(evs) // 2 :]
+    clock = lambda: 1_700_000_000_000_000  # noqa: E731
+    results = {}
+    for name in ("whole", "sliced"):
+        sinks, nxt = SlowMovers(), {p: 0 for p in range(PARTITIONS)}
+        proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", now_us=clock, partitions=PARTITIONS)
+        if name == "sliced":
+            proc.rescore_slice = 0.0
+
+        async def go():
+            await drive(proc, sinks, next_msgs(first, nxt), 50, nxt)  # the first rescore of each: a scan
+            while proc.jobs:
+                await proc.process([])
+            ctl = sinks.recompute()
+            controls = [Msg(p, nxt[p], control.CONTROL_KEY, ctl) for p in range(PARTITIONS)]
+            for p in range(PARTITIONS):
+                nxt[p] += 1
+            if name == "sliced":
+                sinks.gate, sinks.fail_next = asyncio.Event(), fail
+            written = len(sinks.changes)
+            await proc.process(controls + next_msgs(later[:30], nxt))
+            if name == "sliced":
+                assert proc.jobs and all(job.queries for job in proc.jobs.values()), "the query is still out"
+                assert len(sinks.changes) > written, "the events behind the controls were scored meanwhile"
+                sinks.gate.set()
+                if fail:
+                    with pytest.raises(ConnectionError):
+                        for _ in range(10):
+                            await proc.process([])
+                    assert all(job.queries for job in proc.jobs.values())
+            while proc.jobs:
+                await proc.process([])
+            await drive(proc, sinks, next_msgs(later[30:], nxt), 50, nxt)
+            while proc.jobs:
+                await proc.process([])
+
+        run(go())
+        results[name] = (proc, sinks)
+    (_, ws), (sliced, ss) = results["whole"], results["sliced"]
+    assert ss.profiles == ws.profiles
+    assert sliced.counters.narrow_rescores == 2 * PARTITIONS
+    assert ss.asked == 2 + fail  # one per recompute, shared by the partitions; a failed one asked again
+    assert_equals_batch(evs, ss)
+    assert_chains(ss)
