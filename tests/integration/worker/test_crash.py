@@ -28,7 +28,7 @@ def test_kill9_mid_replay_then_restart_is_exact(deployment, kafka_bootstrap, har
     exp = h.expected(h.ONLINE_RETAIL, "online-retail")
     assert before < 16000, "the kill came after the worker had finished: not a mid-stream crash"
     h.assert_redis_equals_batch(dep, exp)
-    h.assert_changes_consistent(dep, exp, kafka_bootstrap, strict=False)
+    h.assert_changes_consistent(dep, exp, kafka_bootstrap, strict=True)
 
 
 def test_two_workers_one_killed_mid_replay_is_exact(deployment, kafka_bootstrap, harness):
@@ -43,5 +43,5 @@ def test_two_workers_one_killed_mid_replay_is_exact(deployment, kafka_bootstrap,
     dep.sync(timeout=180)
     exp = h.expected(h.ONLINE_RETAIL, "online-retail")
     h.assert_redis_equals_batch(dep, exp)
-    h.assert_changes_consistent(dep, exp, kafka_bootstrap, strict=False)
+    h.assert_changes_consistent(dep, exp, kafka_bootstrap, strict=True)
     assert w1.proc.poll() is None, w1.tail()

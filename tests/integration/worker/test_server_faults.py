@@ -103,7 +103,7 @@ def test_redis_unreachable_for_a_minute_mid_replay(deployment, kafka_bootstrap, 
         private_stack.resume(pid)
     outage = time.monotonic() - paused_at
     _finish(dep, replay)
-    _assert_exact(dep, h, kafka_bootstrap, w, strict=False)
+    _assert_exact(dep, h, kafka_bootstrap, w, strict=True)
     said = [ln for ln in during if f"Redis at {redis_host_port(dep)} unreachable" in ln]
     assert said, "\n".join(during[-40:])
     assert all("WARNING" in ln for ln in said)
@@ -127,7 +127,7 @@ def test_broker_killed_mid_replay(deployment, kafka_bootstrap, harness, private_
     out, _ = replay.communicate(timeout=240)
     if replay.returncode != 0:  # the producer gave up while the broker was away: send the whole file again
         dep.replay(h.ONLINE_RETAIL, "online-retail")  # (a second copy of an event changes nothing)
-    _assert_exact(dep, h, kafka_bootstrap, w, strict=False)
+    _assert_exact(dep, h, kafka_bootstrap, w, strict=True)
     # the Kafka client logs each failed connection attempt (thousands of lines); one of a kind per 30 s shows
     errors = [ln for ln in w.log.read_text(errors="replace").splitlines() if "[ERROR]" in ln]
     assert len(errors) <= 10 * (2 + outage / 30), f"{len(errors)} error lines for a {outage:.0f}s outage"
