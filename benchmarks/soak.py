@@ -8,7 +8,8 @@ rescore of every partition, every 30 s by default) receives `rfm-stream generate
 --rate events/s for --minutes. Each minute it prints the resident memory (RSS) of the worker, the part of it
 RocksDB holds (memtables, block cache, table readers: bounded per partition, kafka/topics.py; from the
 worker's own minute line), the Kafka broker and Redis, Redis' own used_memory, the customers in the rank index, the boundaries version and the
-worker's CPU share. At the end: `rfm-stream sync`, then every customer's Redis profile against
+worker's CPU share, with the broker's resident memory split into anonymous (heap, buffers) and
+file-backed (memory-mapped log indexes) parts. At the end: `rfm-stream sync`, then every customer's Redis profile against
 `rfm-stream batch` over the same file, and whether memory stayed flat after the warm-up (--warmup minutes):
 each process' growth from the end of the warm-up to the end, in MB and per cent.
 
@@ -47,6 +48,20 @@ from stream_app.tools.sync import end_offsets  # noqa: E402
 #: growth after the warm-up that still counts as flat: the larger of these two
 FLAT_MB = 25.0
 FLAT_SHARE = 0.10
+
+
+def rss_parts_mb(pid: int) -> tuple[float, float]:
+    """(anonymous, file-backed and shared) resident memory of a process in MB, from /proc: a broker's
+    memory-mapped log indexes are file-backed pages the kernel can drop; its heap and buffers are anonymous."""
+    parts = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("RssAnon", "RssFile", "RssShmem"):
+                parts[name] = int(rest.split()[0]) / 1024
+    except OSError:
+        pass
+    return parts.get("RssAnon", 0.0), parts.get("RssFile", 0.0) + parts.get("RssShmem", 0.0)
 
 
 def rocksdb_mb(log: Path) -> float:
@@ -183,7 +198,7 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
             watch = RescoreWatch(client, prefix)
             partitions = 0
             done0 = 0
-            print(f"{'min':>5} {'worker MB':>9} {'RocksDB':>7} {'kafka MB':>8} {'redis MB':>8} {'used_memory':>11} "
+            print(f"{'min':>5} {'worker MB':>9} {'RocksDB':>7} {'kafka MB':>8} {'anon':>5} {'file':>5} {'redis MB':>8} {'used_memory':>11} "
                   f"{'customers':>9} {'version':>7} {'recomputes':>10} {'rescore s':>9} {'ev/s':>5} {'behind':>8} "
                   f"{'worker CPU':>10} {'kafka CPU':>9} {'load':>4}", flush=True)
             last = t0
@@ -216,9 +231,11 @@ def soak(args: argparse.Namespace, events: int, tmp: Path) -> int:
                     "load": os.getloadavg()[0],
                 }
                 sample["worker_less_rocksdb_mb"] = sample["worker_mb"] - sample["rocksdb_mb"]
+                sample["kafka_anon_mb"], sample["kafka_file_mb"] = rss_parts_mb(pids["kafka"])
                 cpu0, last, done0 = cpu, now, done_events
                 samples.append(sample)
                 print(f"{sample['minute']:5.1f} {sample['worker_mb']:9.0f} {sample['rocksdb_mb']:7.0f} {sample['kafka_mb']:8.0f} "
+                      f"{sample['kafka_anon_mb']:5.0f} {sample['kafka_file_mb']:5.0f} "
                       f"{sample['redis_mb']:8.0f} {sample['used_memory_mb']:9.1f}MB {sample['customers']:9,} "
                       f"{sample['version']:7} {recomputes:10} {sample['rescore_max']:9.1f} {sample['rate']:5.0f} "
                       f"{lag:8,} {sample['worker_cpu']:9.0%} {sample['kafka_cpu']:9.0%} {sample['load']:4.1f}",
@@ -278,12 +295,14 @@ def report_flat(samples: list[dict], warmup: float) -> bool:
         print(f"too short to judge flatness: fewer than two samples after the {warmup:g}-minute warm-up")
         return True
     ok = True
-    for k in ("worker_mb", "worker_less_rocksdb_mb", "kafka_mb", "redis_mb", "used_memory_mb"):
+    for k in ("worker_mb", "worker_less_rocksdb_mb", "kafka_mb", "kafka_anon_mb", "kafka_file_mb", "redis_mb",
+              "used_memory_mb"):
         first, end = after[0][k], after[-1][k]
         peak = max(s[k] for s in after)
         growth = end - first
         flat = growth <= max(FLAT_MB, FLAT_SHARE * first)
-        ok &= flat
+        if k not in ("kafka_anon_mb", "kafka_file_mb"):  # the broker's two parts are shown, its total judged
+            ok &= flat
         print(f"{k[:-3]:>22}: {first:7.1f} MB at minute {after[0]['minute']:.0f}, {end:7.1f} MB at the end "
               f"(peak {peak:.1f}), growth {growth:+.1f} MB ({growth / max(first, 1e-9):+.1%}): "
               f"{'flat' if flat else 'GROWING'}")
