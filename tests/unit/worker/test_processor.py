@@ -17,7 +17,7 @@ import pytest
 from stream_app.adapters.frame import events_to_frame
 from stream_app.batch import score as batch_score
 from stream_app.core.model import OrderEvent
-from stream_app.core.scoring import boundaries_of
+from stream_app.core.scoring import Boundaries, boundaries_of
 from stream_app.core.segments import SegmentMap
 from stream_app.core.model import Totals
 from stream_app.core.movers import within
@@ -613,6 +613,15 @@ class DyingSinks(TwinSinks):
         return await super().write_profiles(writes)
 
 
+def _dying_worker(seed: int, customers: int):
+    """Sample events, their records, a DyingSinks, a table, a processor on them, and the next offsets."""
+    evs = sample_events(customers, seed=seed)
+    msgs = to_msgs(evs)
+    sinks, table = DyingSinks(), DictTable()
+    proc = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+    return evs, msgs, sinks, table, proc, {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+
+
 def assert_chains(sinks: TwinSinks):
     """Per customer, the change events (a repeat is the same version again) chain from nothing, each one's
     previous_segment the segment before it, up to the profile Redis holds: what subscribers saw last is it."""
@@ -642,14 +651,8 @@ def test_a_worker_killed_between_its_events_and_redis_loses_no_event(seed, lates
     customers back to what Redis holds: deciding against Redis alone sent nothing, and subscribers kept the
     v2 scoring they had been sent. The announcement makes the successor deliver those events (again) and
     decide against them."""
-    from stream_app.core.scoring import Boundaries
-
     rng = random.Random(seed)
-    evs = sample_events(150, seed=seed)
-    msgs = to_msgs(evs)
-    sinks, table = DyingSinks(), DictTable()
-    first = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
-    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    _, msgs, sinks, table, first, nxt = _dying_worker(seed, 150)
     run(drive(first, sinks, msgs, 37, nxt))
     b1 = sinks.published
     b2 = Boundaries({d: _moved_cuts(rng, sinks.profiles, b1.cuts[d], i) for i, d in enumerate(DIMENSIONS)},
@@ -672,14 +675,8 @@ def test_a_worker_killed_between_its_events_and_redis_loses_no_event(seed, lates
 def test_a_batch_replayed_after_such_a_death_under_newer_boundaries_loses_no_event(seed, die_at):
     """The same death in a batch of events; the successor replays it in other batches, under boundaries
     published meanwhile, from an older committed offset."""
-    from stream_app.core.scoring import Boundaries
-
     rng = random.Random(seed)
-    evs = sample_events(80, seed=seed)
-    msgs = to_msgs(evs)
-    sinks, table = DyingSinks(), DictTable()
-    proc = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
-    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    evs, msgs, sinks, table, proc, nxt = _dying_worker(seed, 80)
     half = len(msgs) // 2
 
     async def go():
