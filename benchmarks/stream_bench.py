@@ -324,10 +324,11 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> Re
             looked: list[int] = []
             candidates = proc._rescore_candidates
 
-            async def counted(m, bounds, candidates=candidates):
-                found = list(await candidates(m, bounds))
-                looked.append(len(found))
-                return found
+            async def counted(m, bounds, candidates=candidates, proc=proc):
+                keys, spans = await candidates(m, bounds)  # a scan's keys, or the spans of a movers query
+                found = len(keys) if spans is None else len((await proc._movers_task(bounds, spans)).get(0, []))
+                looked.append(found)
+                return keys, spans
 
             proc._rescore_candidates = counted  # type: ignore[method-assign]
             await proc._rescore(Msg(0, 0, control.CONTROL_KEY, None), second.computed_us)
