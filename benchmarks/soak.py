@@ -10,8 +10,10 @@ RocksDB holds (memtables, block cache, table readers: bounded per partition, kaf
 worker's own minute line), the Kafka broker and Redis, Redis' own used_memory, the customers in the rank index, the boundaries version and the
 worker's CPU share, with the broker's resident memory split into anonymous (heap, buffers) and
 file-backed (memory-mapped log indexes) parts. At the end: `rfm-stream sync`, then every customer's Redis profile against
-`rfm-stream batch` over the same file, and whether memory stayed flat after the warm-up (--warmup minutes):
-each process' growth from the end of the warm-up to the end, in MB and per cent.
+`rfm-stream batch` over the same file, and whether memory stayed flat after the warm-up: each process' growth
+from the end of the warm-up to the end, in MB and per cent. The warm-up lasts --warmup minutes and at least
+until the rank index holds 98% of the customers it holds at the end (WARM_SHARE): until then, memory grows
+with the customers, and RocksDB's memtables and block cache fill up to their bound.
 
 --customers is kept small enough that nearly every customer has ordered before the warm-up ends, so a
 growth after it is the process' own, not more customers' profiles.
@@ -48,6 +50,8 @@ from stream_app.tools.sync import end_offsets  # noqa: E402
 #: growth after the warm-up that still counts as flat: the larger of these two
 FLAT_MB = 25.0
 FLAT_SHARE = 0.10
+#: the warm-up lasts until the rank index holds this share of the customers it holds at the end
+WARM_SHARE = 0.98
 
 
 def rss_parts_mb(pid: int) -> tuple[float, float]:
@@ -290,7 +294,9 @@ def report_rescores(watch: RescoreWatch, interval: float) -> None:
 
 def report_flat(samples: list[dict], warmup: float) -> bool:
     """Growth of each process from the first sample after the warm-up to the last; True when all are flat."""
+    final = samples[-1]["customers"] if samples else 0
     after = [s for s in samples if s["minute"] >= warmup]
+    after = after[next((i for i, s in enumerate(after) if s["customers"] >= WARM_SHARE * final), len(after)):]
     if len(after) < 2:
         print(f"too short to judge flatness: fewer than two samples after the {warmup:g}-minute warm-up")
         return True
