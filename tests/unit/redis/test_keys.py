@@ -11,6 +11,7 @@ def test_every_key_name_is_the_documented_one():
     assert keys.audience_key("rfm", "high_value") == "rfm:audience:high_value"
     assert keys.rank_keys("rfm") == ["rfm:rank:r", "rfm:rank:f", "rfm:rank:m", "rfm:rank:aov"]
     assert keys.index_changes_key("rfm") == "rfm:index_changes"
+    assert keys.pending_key("rfm", "14646") == "rfm:pending:14646"
     assert keys.boundaries_key("rfm") == "rfm:boundaries"
     assert keys.rescored_key("rfm") == "rfm:rescored"
     assert keys.epoch_key("rfm") == "rfm:epoch"
