@@ -16,11 +16,11 @@ for n = 1, #writes do
   local old = redis.call('HMGET', h, 'seq', 'boundaries_version', 'segment', 'audiences')
   local pend = redis.call('HMGET', pending_head .. cid, 'seq', 'boundaries_version')
   local ps, pb = tonumber(pend[1]), tonumber(pend[2])
+  local before_pending = ps and (seq < ps or bv < pb)
   local status, stored_bv = WRITTEN, 0
   if old[1] then
     local os, ob = tonumber(old[1]), tonumber(old[2])
-    if seq < os or bv < ob then status, stored_bv = STALE, ob
-    elseif ps and (seq < ps or bv < pb) then status, stored_bv = STALE, ob
+    if seq < os or bv < ob or before_pending then status, stored_bv = STALE, ob
     elseif seq == os and bv == ob then status, stored_bv = SAME, ob
     elseif seq == os and not ps then  -- the same events, newer boundaries: a replay after a crash or a takeover?
       local new = {}
@@ -34,7 +34,7 @@ for n = 1, #writes do
         status, stored_bv = KEPT, ob  -- the scoring Redis holds is still right: keep it, and its version
       end
     end
-  elseif ps and (seq < ps or bv < pb) then status = STALE
+  elseif before_pending then status = STALE
   end
   if status == WRITTEN then
     local hset = {'HSET', h, 'seq', w[2], 'boundaries_version', w[3], 'version', w[4], 'segment', seg,
@@ -63,10 +63,9 @@ for n = 1, #writes do
     end
     if moved > 0 then redis.call('INCR', KEYS[5]) end
   end
-  if ps then  -- the profile now stored settles the announcement unless older than it
+  if ps then  -- the profile now stored (none: nil) settles the announcement unless older than it
     local ss, sb = seq, bv
-    if status ~= WRITTEN and old[1] then ss, sb = tonumber(old[1]), tonumber(old[2]) end
-    if status ~= WRITTEN and not old[1] then ss = nil end
+    if status ~= WRITTEN then ss, sb = tonumber(old[1]), tonumber(old[2]) end
     if ss and not (ss < ps or sb < pb) then redis.call('DEL', pending_head .. cid) end
   end
   out[#out + 1] = status

@@ -18,25 +18,32 @@ from tests.cases.write_rule import ANNOUNCE_CASES, CASES, announced
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_the_script_follows_the_rule_table(case, redis_url, redis_prefix):
+def with_writer(redis_url: str, prefix: str, steps):
+    """Run ``steps(writer)`` with a ProfileWriter on the real Redis, and return what it returns."""
     async def go():
         client = aioredis.Redis.from_url(redis_url)
         try:
-            writer = ProfileWriter(client, redis_prefix)
-            if case.before is not None:
-                assert await writer.write([case.before]) == [(WriteStatus.WRITTEN, 0)]
-            if case.pending is not None:
-                await writer.announce([(case.write.customer_id, announced(*case.pending))])
-                [before] = await writer.read([case.write.customer_id])
-                assert before.pending == announced(*case.pending)  # read back as announced
-            [(status, stored_bv)] = await writer.write([case.write])
-            read = await writer.read([case.write.customer_id])
-            return status, stored_bv, read[0]
+            return await steps(ProfileWriter(client, prefix))
         finally:
             await client.aclose()
 
-    status, stored_bv, stored = asyncio.run(go())
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_the_script_follows_the_rule_table(case, redis_url, redis_prefix):
+    async def steps(writer):
+        if case.before is not None:
+            assert await writer.write([case.before]) == [(WriteStatus.WRITTEN, 0)]
+        if case.pending is not None:
+            await writer.announce([(case.write.customer_id, announced(*case.pending))])
+            [before] = await writer.read([case.write.customer_id])
+            assert before.pending == announced(*case.pending)  # read back as announced
+        [(status, stored_bv)] = await writer.write([case.write])
+        read = await writer.read([case.write.customer_id])
+        return status, stored_bv, read[0]
+
+    status, stored_bv, stored = with_writer(redis_url, redis_prefix, steps)
     assert status is case.status
     if case.pending is not None:
         assert (stored.pending is None) is case.settled
@@ -51,18 +58,13 @@ def test_the_script_follows_the_rule_table(case, redis_url, redis_prefix):
 
 @pytest.mark.parametrize("case", ANNOUNCE_CASES, ids=[c.name for c in ANNOUNCE_CASES])
 def test_the_announce_script_follows_the_rule_table(case, redis_url, redis_prefix):
-    async def go():
-        client = aioredis.Redis.from_url(redis_url)
-        try:
-            writer = ProfileWriter(client, redis_prefix)
-            if case.before is not None:
-                await writer.write([case.before])
-            if case.pending is not None:
-                await writer.announce([("c1", announced(*case.pending))])
-            await writer.announce([("c1", announced(*case.announced))])
-            return (await writer.read(["c1"]))[0]
-        finally:
-            await client.aclose()
+    async def steps(writer):
+        if case.before is not None:
+            await writer.write([case.before])
+        if case.pending is not None:
+            await writer.announce([("c1", announced(*case.pending))])
+        await writer.announce([("c1", announced(*case.announced))])
+        return (await writer.read(["c1"]))[0]
 
-    stored = asyncio.run(go())
+    stored = with_writer(redis_url, redis_prefix, steps)
     assert (stored.pending == announced(*case.announced)) is case.kept
