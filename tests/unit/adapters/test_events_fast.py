@@ -14,12 +14,14 @@ import json
 import random
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream_app.adapters import events, events_fast
+from stream_app.core.validate import limits
 from stream_app.errors import BadInput
 from stream_app.tools.synthetic import generate_lines
 
@@ -204,3 +206,53 @@ def test_random_events_among_valid_ones(tmp_path, objs, at):
     for obj in objs:
         lines.insert(at, json.dumps(obj, ensure_ascii=False))
     assert_readers_agree(write(tmp_path / "fuzz.jsonl", lines))
+
+
+def arrow_view(lines: list[str]):
+    """What the reader takes from Arrow for these lines, or None where it takes orjson's objects."""
+    whole = "".join(line + "\n" for line in lines).encode("utf-8", "surrogatepass")
+    return events_fast._arrow_fields(whole, sum(1 for line in lines if line.strip()))
+
+
+def assert_arrow_agrees_with_orjson(lines: list[str]) -> bool:
+    """Where Arrow's values are used, each vouched field of each row is orjson's value (a number as a number)."""
+    get = arrow_view(lines)
+    if get is None:
+        return False
+    objs = [orjson.loads(line) for line in lines if line.strip()]
+    for name in events_fast.VOUCHED_FIELDS:
+        for got, obj in zip(get(name), objs):
+            want = obj.get(name, events_fast._ABSENT)
+            if name == "amount" and type(want) in (int, float):
+                assert type(got) in (int, float), (got, want)
+                if abs(want) > 2**53:  # beyond the amounts the checks vouch for, in either parse
+                    assert abs(got) > limits().amount_cents[1] / 100, (got, want)
+                else:
+                    assert got == want, (got, want)
+            else:
+                assert type(got) is type(want) and (got == want or got is want), (name, got, want)
+    return True
+
+
+def test_arrow_values_are_used_for_a_generated_history():
+    assert assert_arrow_agrees_with_orjson(history(500))
+
+
+@pytest.mark.parametrize("bad", range(len(HOSTILE)))
+def test_arrow_values_beside_a_hostile_line_are_orjsons_or_unused(bad):
+    lines = history(40, seed=bad)
+    lines.insert(bad % 40, HOSTILE[bad])
+    try:
+        objs_ok = all(type(orjson.loads(line)) is dict for line in lines if line.strip())
+    except orjson.JSONDecodeError:
+        objs_ok = False
+    if objs_ok:  # orjson would judge the rest; where Arrow is used its values must be orjson's
+        assert_arrow_agrees_with_orjson(lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(objs=st.lists(st.builds(lambda base, over: {**base, **over}, st.fixed_dictionaries(required),
+                               st.fixed_dictionaries({}, optional=event_values)), min_size=1, max_size=6))
+def test_arrow_values_of_random_events_are_orjsons_or_unused(objs):
+    lines = history(10) + [json.dumps(o, ensure_ascii=False) for o in objs]
+    assert_arrow_agrees_with_orjson(lines)
