@@ -58,6 +58,27 @@ class Cuts:
         return cls(tuple((int(v), str(c)) for v, c in data))
 
 
+def cuts_of(values: list[int], ids: list[str]) -> Cuts:
+    """``cuts_from_sorted(sorted(zip(values, ids)))`` without sorting the population's keys in Python.
+
+    The value at a cut rank does not depend on how ties are ordered, so the values are sorted as integers
+    and only the customers tied with a cut's value are ordered by id (4.2 s for the four dimensions of
+    1M customers sorted as tuples). ``ids`` are distinct.
+    """
+    n = len(values)
+    if not n:
+        return Cuts(())
+    v = np.asarray(values, dtype=np.int64)
+    ordered = np.sort(v)
+    keys = []
+    for rank in cut_ranks(n):
+        value = ordered[rank - 1]
+        below = int(np.searchsorted(ordered, value, side="left"))
+        tied = sorted(ids[i] for i in np.flatnonzero(v == value).tolist())
+        keys.append((int(value), tied[rank - 1 - below]))
+    return Cuts(tuple(keys))
+
+
 def cuts_from_sorted(sorted_keys: list[Key]) -> Cuts:
     """Cut keys of a population given its keys in ascending order."""
     if not sorted_keys:

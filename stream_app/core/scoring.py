@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from stream_app.core.fold import CustomerState
 from stream_app.core.model import Scores, Totals
 from stream_app.core.money import aov_cents
-from stream_app.core.quintiles import DIMENSIONS, Cuts, cuts_from_sorted
+from stream_app.core.quintiles import DIMENSIONS, Cuts, cuts_of
 
 #: (last_order_us, frequency, monetary_cents, aov_cents): the values of DIMENSIONS, in that order
 RankValues = tuple[int, int, int, int]
@@ -73,7 +73,8 @@ class Boundaries:
 def boundaries_of(population: dict[str, Totals], version: int = 0) -> Boundaries:
     """Boundaries of a whole population held in memory (tests, the batch reference)."""
     values = {cid: v for cid, t in population.items() if (v := rank_values(t)) is not None}
-    cuts = {d: cuts_from_sorted(sorted((v[i], cid) for cid, v in values.items())) for i, d in enumerate(DIMENSIONS)}
+    ids = list(values)
+    cuts = {d: cuts_of([values[cid][i] for cid in ids], ids) for i, d in enumerate(DIMENSIONS)}
     return Boundaries(cuts=cuts, customers=len(values), version=version)
 
 

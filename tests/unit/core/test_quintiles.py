@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_app.core.quintiles import Cuts, cut_ranks, cuts_from_sorted, score_ranks
+from stream_app.core.quintiles import Cuts, cut_ranks, cuts_from_sorted, cuts_of, score_ranks
 
 
 @pytest.mark.parametrize("n", list(range(2, 400)) + [997, 4339, 19945, 100_003])
@@ -43,6 +43,14 @@ def test_cut_keys_score_every_customer_like_its_rank(keys):
     cuts = cuts_from_sorted(ordered)
     by_rank = score_ranks(np.arange(1, len(ordered) + 1), len(ordered))
     assert [cuts.score(k) for k in ordered] == by_rank.tolist()
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.integers(-3, 3) | st.integers(-2**62, 2**62), st.text("abc", min_size=1, max_size=4)),
+                min_size=0, max_size=80, unique_by=lambda k: k[1]))
+def test_cuts_of_values_equal_the_cuts_of_the_sorted_keys(keys):
+    """Heavy ties (a few values) and wide values: only the tied customers are ordered by id."""
+    assert cuts_of([v for v, _ in keys], [c for _, c in keys]) == cuts_from_sorted(sorted(keys))
 
 
 def test_cut_ranks_are_the_last_rank_of_each_bin():
