@@ -86,3 +86,21 @@ def test_streaming_the_whole_stream_on_a_bootstrapped_history_equals_batch():
         assert (p["segment"], int(p["r_score"]), int(p["f_score"]), int(p["m_score"]), p["monetary"]) == (
             row.segment, row.r_score, row.f_score, row.m_score, row.monetary), row.customer_id
     assert proc.counters.duplicates >= len(history)  # the history again folds to nothing new
+
+
+def test_a_profile_writer_that_fails_stops_the_load_with_its_error():
+    """The writer thread's failure reaches the scoring thread, which stops instead of waiting on a full queue."""
+    import redis.exceptions
+
+    from stream_app.worker.bootstrap import CHUNK, Progress, Settler, _score_into_redis
+
+    evs = sample_events(40, 7)
+    states = fold_history(evs, BootstrapResult())
+    many = {f"{cid}-{i}": dataclasses.replace(s, customer_id=f"{cid}-{i}")
+            for i in range(CHUNK * 8 // len(states) + 1) for cid, s in states.items()}  # more chunks than the queue holds
+    settler = Settler(many, Settings())
+    nobody = Settings(redis_url="redis://127.0.0.1:9/0")  # the discard port: nothing answers
+    result = BootstrapResult()
+    with pytest.raises(redis.exceptions.ConnectionError):
+        _score_into_redis(nobody, settler, result, Progress(quiet=True), None)
+    assert result.scored < len(many)  # it stopped scoring, not ran to the end
