@@ -49,7 +49,7 @@ class EventFrame:
 
     def in_time_order(self) -> "EventFrame":
         """Sorted by time, then customer and order id: the order `events` writes and `replay` sends."""
-        df = self.df.sort_values(["occurred_us", "customer_id", "order_id"], kind="stable", na_position="first")
+        df = self.df.take(time_order(self.df))
         return EventFrame(df.reset_index(drop=True), self.source, dict(self.skipped))
 
     def check(self, now_us: int | None = None) -> "EventFrame":
@@ -102,6 +102,29 @@ def events_to_frame(events: Iterable[OrderEvent], source: str = "") -> EventFram
     ]
     df = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
     return EventFrame(normalise(df), source)
+
+
+def time_order(df: pd.DataFrame) -> np.ndarray:
+    """Row positions sorted by time, then customer id and order id (a missing id first), stable.
+
+    What ``df.sort_values(["occurred_us", "customer_id", "order_id"], kind="stable", na_position="first")``
+    gives, without pandas factorizing two string columns of every row (7 s at 10M events): the times are
+    sorted as integers and only rows sharing a time with another are ordered by their ids.
+    """
+    times = df["occurred_us"].to_numpy(dtype=np.int64)
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    tied = np.zeros(len(order), bool)
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    tied[same] = tied[same + 1] = True
+    if same.size:
+        rows = order[tied]  # runs of equal times, each in place; sorting them by (time, ids) keeps the runs
+        customers = df["customer_id"].to_numpy(dtype=object)[rows].tolist()
+        orders = df["order_id"].to_numpy(dtype=object)[rows].tolist()
+        keys = [(t, c is not None, c or "", o is not None, o or "")
+                for t, c, o in zip(times[rows].tolist(), customers, orders)]
+        order[tied] = rows[sorted(range(len(rows)), key=keys.__getitem__)]
+    return order
 
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:
