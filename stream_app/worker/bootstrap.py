@@ -248,7 +248,9 @@ class Settler:
         self.states = states
         self.processor = Processor(None, None, segments, settings.orders_topic,  # type: ignore[arg-type]
                                    rules=rules, rules_fp=rules.fingerprint)
-        bounds = boundaries_of({cid: s.totals() for cid, s in states.items()}, version=1)
+        #: computed once: the boundaries are cut from them, then each customer is scored from its own
+        self.totals = {cid: s.totals() for cid, s in states.items()}
+        bounds = boundaries_of(self.totals, version=1)
         if bounds.customers:
             self.processor.offer(bounds)
         #: customers in the order they are written (sorted ids: the same order on a second run)
@@ -264,7 +266,7 @@ class Settler:
         writes: list[ProfileWrite] = []
         for cid in customer_ids:
             st = Stored(self.states[cid])
-            w = self.processor.settle(st)
+            w = self.processor.settle(st, self.totals[cid])
             if w is not None:
                 writes.append(w)
             stored.append(st)

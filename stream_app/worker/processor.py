@@ -26,7 +26,7 @@ from stream_app.audiences.rules import AudienceRules
 from stream_app.core import stored as codec
 from stream_app.core.decide import Decision, Scored, decide, seen_scores
 from stream_app.core.fold import CustomerState, apply
-from stream_app.core.model import OrderEvent
+from stream_app.core.model import OrderEvent, Totals
 from stream_app.core.movers import Interval
 from stream_app.core.profile import Announced, ProfileWrite, StoredProfile, WriteStatus
 from stream_app.core.scoring import Boundaries
@@ -303,14 +303,15 @@ class Processor:
     def _score(self, p: Pending) -> Scored:
         return self.scorer.score(p.stored.state, self.bounds, p.cause, p.occurred_us)
 
-    def settle(self, stored: Stored) -> ProfileWrite | None:
+    def settle(self, stored: Stored, totals: Totals | None = None) -> ProfileWrite | None:
         """A customer's profile under the current boundaries, recorded in its state, with no event published.
 
         How a bulk load of history (worker/bootstrap.py) leaves each customer: the state and the profile a
         flush would have left, so later events fold, score and compare exactly as in a replay. None: the
-        customer has no order, so no profile.
+        customer has no order, so no profile. ``totals``: the state's, when the caller already has them.
         """
-        decision = decide(stored, self._score(Pending(stored, Msg(-1, -1, None, None))), None)
+        p = Pending(stored, Msg(-1, -1, None, None))
+        decision = decide(stored, self.scorer.score(stored.state, self.bounds, p.cause, p.occurred_us, totals), None)
         if decision.scoring is not None:
             remember(stored, decision.scoring)
         return decision.write

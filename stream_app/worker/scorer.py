@@ -21,9 +21,11 @@ class Scorer:
         self.rules_fp = rules_fp
         self.now_us = now_us
 
-    def score(self, state: CustomerState, bounds: Boundaries, cause: str, occurred_us: int) -> Scored:
-        """``state`` scored against ``bounds``; ``cause`` and ``occurred_us`` say what changed it."""
-        totals = state.totals()
+    def score(self, state: CustomerState, bounds: Boundaries, cause: str, occurred_us: int,
+              totals: Totals | None = None) -> Scored:
+        """``state`` scored against ``bounds``; ``cause`` and ``occurred_us`` say what changed it.
+        ``totals``: the state's, when the caller already has them (a bootstrap cut the boundaries from them)."""
+        totals = totals if totals is not None else state.totals()
         ranks = rank_values(totals)
         scores, segment, audiences = None, "", ()
         if ranks is not None:
