@@ -201,7 +201,7 @@ def fold_frame(frame, result: BootstrapResult) -> dict[str, CustomerState]:
     plain_row = (kind == ORDER) | is_return
     plain_row &= (df["order_id"].str.len() <= ORDER_KEY_CHARS).to_numpy(dtype=bool, na_value=False)
     plain_row &= np.fromiter((not c for c in df["categories"]), bool, n)
-    plain_row &= ~df.duplicated(["customer_id", "type", "order_id"], keep=False).to_numpy()
+    plain_row &= ~maybe_repeated(codes, is_return, df["order_id"].to_numpy(dtype=object))
     events_of = np.bincount(codes, minlength=len(customers))
     plain = (np.bincount(codes, weights=~plain_row, minlength=len(customers)) == 0) & (events_of <= MAX_FACTS)
 
@@ -233,6 +233,28 @@ def fold_frame(frame, result: BootstrapResult) -> dict[str, CustomerState]:
                                     returns=dict(zip(ids[split:end], facts[split:end])), seq=counts[code])
         start = end
     return states
+
+
+def maybe_repeated(customer_codes, is_return, order_ids):
+    """Rows whose (customer, order or return, order id) may occur more than once in the frame.
+
+    Every row that does repeat is found; a row that does not can be found too when two 64-bit hashes collide,
+    which only sends its customer to :func:`apply`, the exact fold, instead of the column-built state. So
+    the hash decides speed, never a state. (pandas' ``duplicated`` over the three columns hashed the order
+    ids through a table of 10M strings: 6.3 s at 10M events; this takes 2 s.)
+    """
+    import numpy as np
+    import pandas as pd
+
+    key = pd.util.hash_array(order_ids, categorize=False) * np.uint64(0x9E3779B97F4A7C15)
+    key += customer_codes.astype(np.uint64) * np.uint64(2) + is_return.astype(np.uint64)
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    same = ordered[1:] == ordered[:-1]
+    repeated = np.zeros(len(key), bool)
+    repeated[order[1:][same]] = True
+    repeated[order[:-1][same]] = True
+    return repeated
 
 
 class Settler:
