@@ -20,12 +20,22 @@ def bootstrap_cmd(input_path: str, fmt: str, quiet: bool, stop_after: int | None
     Workers started afterwards restore the customers and stream on; anything sent later, the history
     again included, folds on top. Interrupted, the same command run again finishes the load.
     """
+    import gc
+    import os
+    import sys
+
     from stream_app.worker.bootstrap import Progress, bootstrap
 
     s = load()
+    gc.disable()  # for good: bootstrap() turns it back on only if it was on, and this process ends below
     r = bootstrap(s, input_path, fmt, Progress(quiet=quiet), stop_after=stop_after)
     notes = [f"{n:,} {why}" for why, n in r.skipped.items()]
     notes += [f"{n:,} refused: {why}" for why, n in r.refused.items()]
     click.echo(f"bootstrapped {r.customers:,} customers ({r.scored:,} scored, boundaries v{r.boundaries_version}) "
                f"from {r.events:,} events into {s.app_id} / {s.redis_prefix!r} in {r.seconds:.1f}s "
                f"({r.events / max(r.seconds, 1e-9):,.0f} events/s); skipped: {', '.join(notes) or 'none'}")
+    # A one-shot process: the OS takes back the loaded states' memory at once. Freeing their ~30M objects one
+    # by one took about 6 s of a 2-minute load of 10M events. Every server write was awaited above.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -81,6 +81,9 @@ class BootstrapResult:
     boundaries_version: int = 0
     resumed: bool = False
     seconds: float = 0.0
+    #: every customer's stored value as loaded (what the changelog holds), kept for the caller: the command
+    #: ends its process without freeing them (cli/bootstrap.py)
+    loaded: list[Stored] = field(default_factory=list, repr=False)
 
 
 def read_marker(client, prefix: str) -> dict | None:
@@ -409,6 +412,7 @@ def _bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | Non
             print_(f"wrote {len(stored):,} customer states to {changelog_topic(settings)} ({partitions} partitions)")
             client.set(bootstrap_key(p), orjson.dumps({**doc, "state": DONE, "customers": len(stored),
                                                     "finished_us": int(time.time() * 1e6)}))
+            result.loaded = stored
     finally:
         consumer.close()
         admin.close()
