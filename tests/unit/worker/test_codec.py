@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from aiokafka.partitioner import DefaultPartitioner  # what Faust's producer uses
 
-from stream_app.core.fold import apply
+from stream_app.core.fold import CustomerState, apply
 from stream_app.core.model import OrderEvent, Scores, Totals
 from stream_app.core.quintiles import Cuts
 from stream_app.core.scoring import Boundaries
@@ -162,3 +162,17 @@ def test_a_steady_stream_recomputes_once_per_interval():
     last_change_at = now
     assert not recompute_due(now + 2, changes, covered, last_change_at, now - 10, interval, quiet, now - 20, pause)
     assert recompute_due(now + 5, changes, covered, last_change_at, now - 10, interval, quiet, now - 20, pause)
+
+
+def test_an_encoded_value_holds_memory_of_its_own_length():
+    """A memory:// Table keeps every value the worker wrote: orjson's 4 KB buffer must not come with each."""
+    import tracemalloc
+
+    st = Stored(CustomerState("c1", orders={"o1": (1_600_000_000_000_000, 1_250, "web")}, seq=1))
+    tracemalloc.start()
+    try:
+        values = [codec.encode(st) for _ in range(1_000)]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1_000 * (len(values[0]) + 200), held  # the bytes object's header and the list's slot
