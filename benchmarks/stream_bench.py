@@ -227,18 +227,13 @@ class NoKafka:
 
 
 class OnePartition(dict):
-    """The worker's Table, one partition, in memory. Values are kept as compact copies: orjson returns
-    bytes in a 4 KB buffer whatever their length, and a million of them held here (where the worker's
-    RocksDB keeps its own copy) took 4 GB."""
+    """The worker's Table, one partition, in memory (values as stored.encode gives them, of their own length)."""
 
     def get(self, key, msg=None):  # type: ignore[override]
         return dict.get(self, key)
 
     def set(self, key, value, msg):
         self[key] = value
-
-    def __setitem__(self, key, value):
-        super().__setitem__(key, memoryview(value).tobytes())
 
     def partition_items(self, partition):
         return self.items()
