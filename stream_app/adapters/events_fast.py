@@ -184,8 +184,8 @@ def _columns(first_line: int, lines: list[bytes], whole: bytes, now_us: int, oth
     return cols
 
 
-#: the Arrow type each vouched field must have for Arrow's values to be used (else orjson's objects are)
-def _arrow_types():
+def _arrow_types() -> dict:
+    """The Arrow types each vouched field may have for Arrow's values to be used (else orjson's objects are)."""
     import pyarrow as pa
 
     text = (pa.string(), pa.large_string())
@@ -202,12 +202,13 @@ def _arrow_fields(whole: bytes, n: int):
     and there is one row per non-blank line. Values the checks do not vouch for are judged from orjson's
     object of the row, so Arrow's number parsing or leniency (NaN, a BOM inside the file) never decides.
     """
+    import pyarrow as pa
     import pyarrow.json as pj
 
     if b"null" in whole:
         return None
     try:
-        table = pj.read_json(pa_buffer(whole), parse_options=pj.ParseOptions(newlines_in_values=False))
+        table = pj.read_json(pa.BufferReader(whole), parse_options=pj.ParseOptions(newlines_in_values=False))
     except Exception:  # any parse Arrow cannot do alike (duplicate keys, mixed types): orjson's objects decide
         return None
     types = _arrow_types()
@@ -222,12 +223,6 @@ def _arrow_fields(whole: bytes, n: int):
         return values if not column.null_count else [_ABSENT if v is None else v for v in values]
 
     return get
-
-
-def pa_buffer(data: bytes):
-    import pyarrow as pa
-
-    return pa.BufferReader(data)
 
 
 def _cell(event, name: str):
