@@ -300,8 +300,8 @@ class Processor:
         if self._failures_logged <= TRACEBACKS_LOGGED:
             log.warning("%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
 
-    def _score(self, p: Pending) -> Scored:
-        return self.scorer.score(p.stored.state, self.bounds, p.cause, p.occurred_us)
+    def _score(self, p: Pending, totals: Totals | None = None) -> Scored:
+        return self.scorer.score(p.stored.state, self.bounds, p.cause, p.occurred_us, totals)
 
     def settle(self, stored: Stored, totals: Totals | None = None) -> ProfileWrite | None:
         """A customer's profile under the current boundaries, recorded in its state, with no event published.
@@ -310,8 +310,7 @@ class Processor:
         flush would have left, so later events fold, score and compare exactly as in a replay. None: the
         customer has no order, so no profile. ``totals``: the state's, when the caller already has them.
         """
-        p = Pending(stored, Msg(-1, -1, None, None))
-        decision = decide(stored, self.scorer.score(stored.state, self.bounds, p.cause, p.occurred_us, totals), None)
+        decision = decide(stored, self._score(Pending(stored, Msg(-1, -1, None, None)), totals), None)
         if decision.scoring is not None:
             remember(stored, decision.scoring)
         return decision.write
