@@ -403,9 +403,9 @@ def _bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | Non
             result.partitions = partitions
             _ensure_changelog(settings, admin, consumer, partitions)
             stored = _score_into_redis(settings, settler, result, progress, stop_after)
-            bounds = settler.bounds
+            bounds, rules_fp = settler.bounds, settler.processor.rules_fp
             del settler
-            asyncio.run(_publish_boundaries(settings, bounds, partitions))
+            asyncio.run(_publish_boundaries(settings, bounds, rules_fp, partitions))
             print_(f"scored and wrote {result.scored:,} profiles, the rank index and boundaries v{version} to Redis")
             left = None if stop_after is None else max(1, stop_after - result.scored)
             asyncio.run(_write_changelog(settings, stored, partitions, progress, left))
@@ -508,16 +508,16 @@ def _write_profiles(settings: Settings, chunks: queue.Queue, failed: list[BaseEx
         failed.append(exc)
 
 
-async def _publish_boundaries(settings: Settings, bounds: Boundaries, partitions: int) -> None:
+async def _publish_boundaries(settings: Settings, bounds: Boundaries, rules_fp: str, partitions: int) -> None:
     """The leader's publication of the boundaries from the rank index just written, checked equal to those the
-    profiles were scored with; every partition marked rescored to them, and Redis' epoch set."""
+    profiles were scored with (under the rules of ``rules_fp``); every partition marked rescored to them, and
+    Redis' epoch set."""
     version = bounds.version
     if not version:  # nobody scored: no boundaries, as a worker that saw no order would leave it
         return
     client = connect.async_redis_client(settings)
     try:
         store = BoundaryStore(client, settings.redis_prefix)
-        rules_fp = audience_rules.load(settings.audiences_file, SegmentMap.load(settings.segments_file).names).fingerprint
         current = await store.load()
         published = await store.compute(current, rules_fp)
         if published is None or published[0].boundaries != bounds:
