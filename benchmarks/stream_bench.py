@@ -15,8 +15,8 @@ Rates count from the first committed offset to the last, so process start-up is 
 from __future__ import annotations
 
 import argparse
-import gc
 import asyncio
+import gc
 import os
 import random
 import signal

@@ -70,12 +70,14 @@ def cuts_of(values: list[int], ids: list[str]) -> Cuts:
         return Cuts(())
     v = np.asarray(values, dtype=np.int64)
     ordered = np.sort(v)
+    tied: dict[int, list[str]] = {}  # cuts often share a value (most customers order once): sort its ids once
     keys = []
     for rank in cut_ranks(n):
-        value = ordered[rank - 1]
+        value = int(ordered[rank - 1])
+        if value not in tied:
+            tied[value] = sorted(ids[i] for i in np.flatnonzero(v == value).tolist())
         below = int(np.searchsorted(ordered, value, side="left"))
-        tied = sorted(ids[i] for i in np.flatnonzero(v == value).tolist())
-        keys.append((int(value), tied[rank - 1 - below]))
+        keys.append((value, tied[value][rank - 1 - below]))
     return Cuts(tuple(keys))
 
 
