@@ -16,6 +16,7 @@ older state. Per batch, in this order:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -41,7 +42,7 @@ from stream_app.worker import control
 from stream_app.worker.checkpoint import Checkpoint, Effects, Record
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import Counters, Sinks, StateTable
-from stream_app.worker.rescore import (RESCORE_CHUNK, RESCORE_SHARE, RescoreJob, RescoreLedger, RescorePace,
+from stream_app.worker.rescore import (RESCORE_CHUNK, RESCORE_SHARE, InFlight, RescoreJob, RescoreLedger, RescorePace,
                                        by_partition, since_last_rescore, sort_out)
 from stream_app.worker.scorer import Scorer
 
@@ -115,6 +116,8 @@ class Processor:
         #: called with (partition, control offset) when a rescore job starts and (partition, None) when it is
         #: done: the worker keeps the partition's commit at that offset meanwhile
         self.on_pin: Callable[[int, int | None], None] | None = None
+        #: the rescore chunk being written while the next one is scored (``_rescore_chunk``)
+        self._in_flight: InFlight | None = None
 
     def offer(self, bounds: Boundaries) -> None:
         if bounds.version > self.bounds.version:
@@ -186,9 +189,17 @@ class Processor:
             self.last_batch_at = time.perf_counter()
 
     async def _flush(self, pending: dict[str, Pending], dead: list[tuple[bytes | None, bytes]]) -> None:
+        planned = await self._plan(pending, dead)
+        if planned is not None:
+            await self._write(*planned)
+
+    async def _plan(self, pending: dict[str, Pending], dead: list[tuple[bytes | None, bytes]]
+                    ) -> tuple[Effects, list[int]] | None:
+        """Steps 2 and 3 of the module docstring: the effects of a flush, and the partition of each profile
+        write in order; None: nothing to write."""
         changed = [p for p in pending.values() if p.changed]
         if not changed and not dead:
-            return
+            return None
         await self.refresh()
         profiles = await self.sinks.read_profiles([p.stored.state.customer_id for p in changed])
         if any(r is not None and max(r.boundaries_version, r.pending.boundaries_version if r.pending else 0)
@@ -227,6 +238,11 @@ class Processor:
         self.counters.dead += len(dead)
         self.counters.changes += len(effects.changes)
         self.counters.audience_moves += len(effects.audience)
+        return effects, written_in
+
+    async def _write(self, effects: Effects, written_in: list[int]) -> None:
+        """Step 4: the checkpoint writes the effects; a write Redis refused as stale withdraws its partition's
+        trust."""
         for status, partition in zip(await self.checkpoint.flush(effects), written_in):
             if status == WriteStatus.STALE:  # another writer got there first (a worker the group already replaced)
                 self.counters.stale += 1
@@ -360,9 +376,13 @@ class Processor:
         # from here every customer holds these boundaries' scores or is queued (or is scored by its events)
         self.ledger.starting(m.partition, bounds)
         if self.rescore_slice is None:
-            while m.partition in self.jobs:
-                await self._collect(self.jobs[m.partition], m.partition, wait=True)
-                await self._rescore_chunk(m.partition, self.rescore_chunk)
+            try:
+                while m.partition in self.jobs:
+                    await self._collect(self.jobs[m.partition], m.partition, wait=True)
+                    await self._rescore_chunk(m.partition, self.rescore_chunk)
+            except BaseException:
+                await self._land(failed=True)
+                raise
 
     async def rescore_step(self, seconds: float) -> None:
         """Rescore for about ``seconds``, a chunk of customers at a time, oldest job first.
@@ -373,16 +393,21 @@ class Processor:
         until the slice ends.
         """
         deadline = time.perf_counter() + seconds
-        while self.jobs:
-            partition = await self._next_ready(deadline)
-            if partition is None:
-                return
-            n = self.rescore_pace.chunk(deadline - time.perf_counter(), self.rescore_chunk)
-            t0 = time.perf_counter()
-            looked_at = await self._rescore_chunk(partition, n)
-            self.rescore_pace.took(time.perf_counter() - t0, looked_at)
-            if time.perf_counter() >= deadline:
-                return
+        try:
+            while self.jobs:
+                partition = await self._next_ready(deadline)
+                if partition is None:
+                    break
+                n = self.rescore_pace.chunk(deadline - time.perf_counter(), self.rescore_chunk)
+                t0 = time.perf_counter()
+                looked_at = await self._rescore_chunk(partition, n)
+                self.rescore_pace.took(time.perf_counter() - t0, looked_at)
+                if time.perf_counter() >= deadline:
+                    break
+            await self._land()  # the batch after the slice may touch the customers still being written
+        except BaseException:
+            await self._land(failed=True)
+            raise
 
     async def _next_ready(self, deadline: float) -> int | None:
         """The oldest job with customers queued or nothing left to wait for, after waiting for the queries
@@ -390,7 +415,7 @@ class Processor:
         while True:
             for partition, job in self.jobs.items():
                 await self._collect(job, partition, wait=False)
-                if job.keys or not job.queries:
+                if len(job.keys) > self._writing(job) or not job.queries:
                     return partition
             running = [t for t in self._movers.values() if not t.done()]
             left = deadline - time.perf_counter()
@@ -420,17 +445,34 @@ class Processor:
         job.queries = still
 
     async def _rescore_chunk(self, partition: int, n: int) -> int:
-        """Rescore the next ``n`` queued customers of ``partition``'s job; finish the job when none is left.
-        Returns how many customers it looked at.
+        """Score the next ``n`` queued customers of ``partition``'s job and start writing them; returns how many
+        customers it looked at.
 
-        The chunk leaves the queue only once written: a server fault retries it (a replay, harmless).
+        The chunk's writes run while the next chunk is scored: Redis spent about 40 us per changed customer
+        running the read, announce and write scripts, a third of a rescore, and the worker used to wait for
+        it. A chunk is scored only once the one before it has written (``_land``), its customers are others,
+        and a chunk leaves the queue only once written, in order: a server fault retries it (a replay,
+        harmless). The job finishes when no customer is left.
         """
         t0 = time.perf_counter()
         job = self.jobs[partition]
+        skip = self._writing(job)
+        chunk = list(itertools.islice(job.keys, skip, skip + n))
+        planned = await self._plan(await self._rescored(partition, job, chunk), []) if chunk else None
+        job.busy_s += time.perf_counter() - t0
+        await self._land()
+        self._in_flight = InFlight(partition, job, len(chunk),
+                                   asyncio.ensure_future(self._write(*planned)) if planned is not None else None)
+        if not chunk or planned is None:
+            await self._land()  # nothing to overlap with: the job may be done
+        return len(chunk)
+
+    async def _rescored(self, partition: int, job: RescoreJob, chunk: list[bytes]) -> dict[str, Pending]:
+        """The customers of a chunk a rescore changes, and (in an untrusted partition) those Redis holds
+        otherwise than their state says."""
         m, bounds, computed_us = job.msg, job.bounds, job.computed_us
-        chunk = list(itertools.islice(job.keys, n))
-        states = ((key, self.table.get(key, m)) for key in chunk)
-        sorted_out = sort_out(states, bounds, self.segments.segment, self.rules_fp)
+        sorted_out = sort_out(((key, self.table.get(key, m)) for key in chunk), bounds, self.segments.segment,
+                              self.rules_fp)
         for key, exc in sorted_out.failed:  # one unreadable state must not stop the partition's rescore
             self.counters.failed += 1
             self._log_failure(f"customer {key!r} cannot be rescored", exc)
@@ -447,13 +489,35 @@ class Processor:
                     pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
                                            occurred_us=computed_us)
                     self.counters.repaired += 1
-        await self._flush(pending, [])
         self.counters.rescored += len(pending)
-        job.done(len(chunk))
+        return pending
+
+    def _writing(self, job: RescoreJob) -> int:
+        """How many of the job's queued customers are in the chunk being written."""
+        flight = self._in_flight
+        return flight.size if flight is not None and flight.job is job else 0
+
+    async def _land(self, failed: bool = False) -> None:
+        """Wait for the chunk being written; then its customers leave the queue, and a job with none left
+        finishes. ``failed``: the rescore is failing (a server fault), so the chunk's writes are stopped as a
+        crash would stop them and its customers stay queued for the retry."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return
+        if failed:
+            if flight.writes is not None:
+                flight.writes.cancel()
+                with contextlib.suppress(BaseException):
+                    await flight.writes
+            return
+        t0 = time.perf_counter()
+        if flight.writes is not None:
+            await flight.writes
+        job = flight.job
+        job.done(flight.size)
         job.busy_s += time.perf_counter() - t0
-        if not job.keys and not job.queries:
-            await self._finish(partition)
-        return len(chunk)
+        if self.jobs.get(flight.partition) is job and not job.keys and not job.queries:
+            await self._finish(flight.partition)  # (a rebalance meanwhile dropped the job: nothing to finish)
 
     async def _finish(self, partition: int) -> None:
         """Every queued customer is rescored: record it (the ledger, then Redis) and release the commit."""

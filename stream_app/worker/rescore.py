@@ -26,6 +26,7 @@ The candidates are queued in a :class:`RescoreJob` and rescored a chunk at a tim
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -192,6 +193,17 @@ class RescoreJob:
     def done(self, n: int) -> None:
         for _ in range(n):
             self.queued.discard(self.keys.popleft())
+
+
+@dataclass(slots=True)
+class InFlight:
+    """A rescore chunk being written (announced, published, written to Redis and the Table) while the next
+    one is scored: the ``size`` customers at the head of ``job``'s queue."""
+
+    partition: int
+    job: RescoreJob
+    size: int
+    writes: "asyncio.Task[None] | None"
 
 
 @dataclass(slots=True)

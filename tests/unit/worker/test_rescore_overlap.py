@@ -1,0 +1,101 @@
+"""A rescore writes one chunk while it scores the next, and a chunk leaves the queue only once written."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from stream_app.core.segments import SegmentMap
+from stream_app.worker import control
+from stream_app.worker.messages import Msg
+from stream_app.worker.processor import Processor
+from tests.unit.worker.test_processor import (PARTITIONS, DictTable, TwinSinks, assert_chains, assert_equals_batch,
+                                              drive, sample_events, to_msgs)
+
+
+class SlowWrites(TwinSinks):
+    """Profile writes that take a while (Redis running the script: some turns of the event loop), counting
+    those during which profiles were read (the next chunk's); a write or a read may fail."""
+
+    def __init__(self):
+        super().__init__()
+        self.overlapped = 0
+        self.writes = 0
+        self.fail_write: int | None = None  # the number of the write to fail, once
+        self.reads = 0
+        self.fail_read: int | None = None  # the number of the read to fail, once
+
+    async def write_profiles(self, writes):
+        self.writes += 1
+        if self.writes == self.fail_write:
+            self.fail_write = None
+            raise ConnectionError("Redis went away mid-write")
+        reads = self.reads
+        for _ in range(20):
+            await asyncio.sleep(0)
+        self.overlapped += self.reads > reads
+        return await super().write_profiles(writes)
+
+    async def read_profiles(self, customer_ids):
+        await asyncio.sleep(0)  # a round trip: other tasks run meanwhile
+        self.reads += 1
+        if self.reads == self.fail_read:
+            self.fail_read = None
+            raise ConnectionError("Redis went away mid-read")
+        return await super().read_profiles(customer_ids)
+
+
+def _rescoring_worker(seed: int):
+    evs = sample_events(120, seed=seed)
+    msgs = to_msgs(evs)
+    sinks = SlowWrites()
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+    proc.rescore_chunk = 7
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    return evs, msgs, sinks, proc, nxt
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_next_chunk_is_scored_while_the_last_one_is_written(seed):
+    evs, msgs, sinks, proc, nxt = _rescoring_worker(seed)
+    asyncio.run(drive(proc, sinks, msgs, 1000, nxt))  # one batch of events, then every partition's rescore
+    assert not proc.jobs and proc.counters.rescored > 3 * proc.rescore_chunk
+    # every chunk but each partition's last saw the next one's profiles read during its write
+    assert sinks.overlapped >= proc.counters.rescored // proc.rescore_chunk - PARTITIONS
+    assert_equals_batch(evs, sinks)
+    assert_chains(sinks)
+
+
+@pytest.mark.parametrize("fails", [("write", 2), ("write", 3), ("write", 5), ("read", 2), ("read", 4), ("read", 6)])
+@pytest.mark.parametrize("rescore_slice", [None, 0.0, 10.0])
+def test_a_chunk_that_fails_stays_queued_and_the_retry_ends_exact(fails, rescore_slice):
+    """A chunk's write fails, or the next chunk's read fails while it is being written (its writes are then
+    stopped, as a crash would stop them). The worker retries what failed (process_or_exit): the batch of
+    controls, or a slice between batches; the failed chunks' customers are rescored then."""
+    what, nth = fails
+    evs, msgs, sinks, proc, _ = _rescoring_worker(3)
+    proc.rescore_slice = rescore_slice  # None: whole when the control is read; else slices between batches
+
+    async def go():
+        await proc.process(msgs)
+        controls = [Msg(p, sum(1 for m in msgs if m.partition == p), control.CONTROL_KEY, sinks.recompute())
+                    for p in range(PARTITIONS)]
+        if what == "write":
+            sinks.fail_write = sinks.writes + nth
+        else:
+            sinks.fail_read = sinks.reads + nth
+        with pytest.raises(ConnectionError):
+            await proc.process(controls)
+            while proc.jobs:
+                await proc.process([])
+        assert proc.jobs and all(job.keys for job in proc.jobs.values()), "the failed chunk is still queued"
+        if rescore_slice is None:
+            await proc.process(controls)
+        while proc.jobs:
+            await proc.process([])
+
+    asyncio.run(go())
+    assert sinks.pending == {}
+    assert_equals_batch(evs, sinks)
+    assert_chains(sinks)
