@@ -7,7 +7,7 @@ In one run, on one synthetic topic (rfm-stream generate's stream: Pareto frequen
 2. our worker (`rfm-stream worker`, one process): end-to-end events/s and its ratio to (1);
 3. latency produce -> Redis at a steady 1,000 events/s of existing customers (p50/p99), on the warm worker,
    with the boundaries recomputed every 30 s meanwhile;
-4. the boundary recompute (one Lua read of the rank index) and a partition rescore at 100k and 1M customers;
+4. the boundary recompute and a partition rescore at 100k and 1M customers (worker_rescore.py);
 5. with --profile, our worker again under pyinstrument, and where its time goes.
 Rates count from the first committed offset to the last, so process start-up is excluded.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import random
 import signal
@@ -36,23 +35,14 @@ from kafka import KafkaAdminClient, KafkaProducer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stream_app.core.fold import CustomerState  # noqa: E402
-from stream_app.core.profile import ProfileWrite  # noqa: E402
-from stream_app.core.segments import SegmentMap  # noqa: E402
-from stream_app.redis.boundaries import BoundaryStore  # noqa: E402
 from stream_app.core.timeutil import format_us, parse_rfc3339  # noqa: E402
 from stream_app.redis.keys import any_pattern, boundaries_key, customer_key  # noqa: E402
-from stream_app.redis.movers import MoverQuery  # noqa: E402
-from stream_app.redis.profiles import ProfileWriter  # noqa: E402
 from stream_app.settings import load  # noqa: E402
-from stream_app.core import stored as codec  # noqa: E402
-from stream_app.core.stored import Stored  # noqa: E402
-from stream_app.worker import control  # noqa: E402
 from stream_app.worker.boundaries import Published  # noqa: E402
-from stream_app.worker.messages import Msg  # noqa: E402
-from stream_app.worker.processor import Processor  # noqa: E402
 from stream_app.tools.synthetic import generate  # noqa: E402
 from stream_app.kafka.topics import ensure_topics  # noqa: E402
+
+import worker_rescore  # noqa: E402  (beside this script)
 
 
 def decode_agent_main() -> None:
@@ -195,167 +185,6 @@ def _collect(r, prefix: str, sent: dict, got: dict) -> None:
                 got[c] = at
 
 
-class NoKafka:
-    """Rescore timing: real Redis writes, change events counted, not sent."""
-
-    def __init__(self, writer: ProfileWriter, store: BoundaryStore, query: MoverQuery):
-        self.writer, self.store, self.query, self.changes = writer, store, query, 0
-
-    async def movers(self, spans):
-        return await self.query.members(spans)
-
-    async def write_profiles(self, writes):
-        return await self.writer.write(writes)
-
-    async def read_profiles(self, customer_ids):
-        return await self.writer.read(customer_ids)
-
-    async def announce(self, announced):
-        await self.writer.announce(announced)
-
-    async def publish(self, changes, dead, audience=()):
-        self.changes += len(changes)
-
-    async def latest_boundaries(self):
-        return (await self.store.load()).boundaries
-
-    async def latest_published(self):
-        return await self.store.load()
-
-    async def mark_rescored(self, partition, version, rules_fp=""):
-        pass
-
-
-class OnePartition(dict):
-    """The worker's Table, one partition, in memory (values as stored.encode gives them, of their own length)."""
-
-    def get(self, key, msg=None):  # type: ignore[override]
-        return dict.get(self, key)
-
-    def set(self, key, value, msg):
-        self[key] = value
-
-    def partition_items(self, partition):
-        return self.items()
-
-    async def drain(self):
-        pass
-
-
-@dataclass
-class RescoreFigures:
-    recompute_ms: float
-    narrow_s: float  # rescore of the customers the cut move touches (the worker's steady state)
-    narrow_looked_at: int
-    full_s: float  # rescore scanning every customer (after an assignment, or when the cuts cannot say)
-    rescored: int
-    verify_s: float  # reading every profile back from Redis (what the first rescore after an assignment avoids)
-    redis_bytes_per_customer: float
-
-
-async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> RescoreFigures:
-    """Recompute time (Lua read of the rank index) and one worker's rescore of `customers` customers, both
-    only the movers and scanning everyone, from the same state."""
-    import random
-
-    import redis.asyncio as aioredis
-
-    rng = random.Random(seed)
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    client = aioredis.Redis.from_url(redis_url)
-    writer, store = ProfileWriter(client, prefix), BoundaryStore(client, prefix)
-    sinks = NoKafka(writer, store, MoverQuery(client, prefix))
-    table = OnePartition()
-    used_before = int((await client.info("memory"))["used_memory"])
-    segments = SegmentMap.load()
-    try:
-        chunk = []
-        for i in range(customers):
-            cid = f"c{i}"
-            f = 1 + int(rng.paretovariate(1.3))
-            m = int(rng.lognormvariate(8, 1.2)) * f
-            ranks = (1_700_000_000_000_000 + rng.randrange(365 * 86_400_000_000), f, m, m // f)
-            st = Stored(CustomerState(cid, seq=f), ranks=ranks, scores=None, segment=None)
-            table[cid.encode()] = codec.encode(st)
-            chunk.append(ProfileWrite(cid, f, 0, "x", ranks, ()))
-            if len(chunk) == 10_000:
-                await writer.write(chunk)
-                chunk = []
-        await writer.write(chunk)
-        t0 = time.perf_counter()
-        first, _ = await store.compute(Published.from_bytes(None))
-        recompute_ms = (time.perf_counter() - t0) * 1000
-        # states scored against those boundaries, then a recompute after 1% of customers moved
-        proc = Processor(table, sinks, segments, "bench")
-        proc.offer(first.boundaries)
-        scored = []
-        for key, raw in list(table.items()):
-            st = codec.decode(key.decode(), raw)
-            sc = first.boundaries.score_values(st.state.customer_id, st.ranks)
-            st.scores, st.segment, st.boundaries_version = sc, segments.segment(sc.r, sc.f), 1
-            table[key] = codec.encode(st)
-            scored.append(ProfileWrite(st.state.customer_id, st.state.seq, 1, st.segment, st.ranks, (
-                "r_score", str(sc.r), "f_score", str(sc.f), "m_score", str(sc.m), "aov_score", str(sc.aov))))
-        await writer.write(scored)  # Redis holds what the states say was written, as after a real scoring
-        # 1% of the customers order again (bigger values), scored with `first` as their batch would be
-        moved = []
-        for i in rng.sample(range(customers), customers // 100):
-            key = f"c{i}".encode()
-            st = codec.decode(key.decode(), table[key])
-            r, f, m, _ = st.ranks
-            st.state.seq += 1
-            st.ranks = (r + 86_400_000_000, f + 1, m * 2, (m * 2) // (f + 1))
-            sc = first.boundaries.score_values(st.state.customer_id, st.ranks)
-            st.scores, st.segment = sc, segments.segment(sc.r, sc.f)
-            table[key] = codec.encode(st)
-            moved.append(ProfileWrite(st.state.customer_id, st.state.seq, 1, st.segment, st.ranks, (
-                "r_score", str(sc.r), "f_score", str(sc.f), "m_score", str(sc.m), "aov_score", str(sc.aov))))
-        await writer.write(moved)
-        per_customer = (int((await client.info("memory"))["used_memory"]) - used_before) / customers
-        second, _ = await store.compute(first)
-        # the set-up's million ProfileWrite objects are not the worker's: each full collection of Python's
-        # cycle collector walked them all and was counted in the rescore below (score_values at 36 us a call)
-        del chunk, scored, moved
-        gc.collect()
-        states = dict(table)
-        runs = {}
-        for name, partitions in (("narrow", 1), ("full", None)):
-            table.clear()
-            table.update(states)  # the same state for both
-            proc = Processor(table, sinks, segments, "bench", partitions=partitions)
-            proc.offer(first.boundaries)
-            # steady state: this worker has owned the partition since its last rescore, scored with `first`
-            proc.ledger.starting(0, first.boundaries)
-            proc.ledger.rescored(0, first.boundaries.version)
-            t0 = time.perf_counter()
-            proc.offer(second.boundaries)
-            looked: list[int] = []
-            candidates = proc._rescore_candidates
-
-            async def counted(m, bounds, candidates=candidates, proc=proc):
-                keys, spans = await candidates(m, bounds)  # a scan's keys, or the spans of a movers query
-                found = len(keys) if spans is None else len((await proc._movers_task(bounds, spans)).get(0, []))
-                looked.append(found)
-                return keys, spans
-
-            proc._rescore_candidates = counted  # type: ignore[method-assign]
-            await proc._rescore(Msg(0, 0, control.CONTROL_KEY, None), second.computed_us)
-            runs[name] = (time.perf_counter() - t0, proc.counters.rescored, sum(looked))
-        if runs["narrow"][1] != runs["full"][1]:
-            raise SystemExit(f"the movers rescored {runs['narrow'][1]} customers, everyone {runs['full'][1]}")
-        # the first rescore after an assignment also reads every unchanged customer's profile from Redis
-        t0 = time.perf_counter()
-        await writer.read([f"c{i}" for i in range(customers)])
-        verify_s = time.perf_counter() - t0
-        return RescoreFigures(recompute_ms, runs["narrow"][0], runs["narrow"][2], runs["full"][0], runs["full"][1],
-                              verify_s, per_customer)
-    finally:
-        keys = [k async for k in client.scan_iter(match=any_pattern(prefix), count=10_000)]
-        for i in range(0, len(keys), 10_000):
-            await client.delete(*keys[i : i + 10_000])
-        await client.aclose()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--customers", type=int, default=50_000)
@@ -422,11 +251,8 @@ def main() -> None:
     stop(restart)
 
     for size in (int(x) for x in args.recompute_sizes.split(",") if x):
-        f = asyncio.run(recompute_and_rescore(s.redis_url, size, args.seed))
-        print(f"{size:,} customers: boundary recompute {f.recompute_ms:.1f} ms; rescore after 1% moved: only the "
-              f"movers {f.narrow_s:.2f}s ({f.narrow_looked_at:,} looked at), everyone {f.full_s:.1f}s "
-              f"({f.rescored:,} rescored); reading every profile back from Redis {f.verify_s:.1f}s; Redis "
-              f"{f.redis_bytes_per_customer:,.0f} bytes a customer")
+        print(worker_rescore.report(size, asyncio.run(worker_rescore.recompute_and_rescore(s.redis_url, size,
+                                                                                           args.seed))))
 
     if args.profile:
         p_env = dict(env, RFM_APP_ID=f"bench-profile-{tag}", RFM_DATA_DIR=str(tmp / "pdata"))

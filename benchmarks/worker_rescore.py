@@ -1,0 +1,300 @@
+"""Benchmark (not a test): the worker's recompute and rescore of one partition, at a population size.
+
+    python benchmarks/worker_rescore.py [--sizes 100000,1000000] [--seed 7]
+
+For each size, under a private prefix on the Redis at REDIS_URL: a population of customers with real order
+histories (a Pareto number of orders, about 4 a customer; log-normal amounts; times over a year; online or
+offline), scored as the worker scores them (``Processor.settle``, the default segment map and audience
+rules) and written with the worker's profile script. Then, as during a steady stream, 1% of the customers
+order again and are scored with the boundaries of the time; the leader recomputes the boundaries (one Lua
+read of the rank index); and one worker's ``Processor`` rescores its partition to them, once for the
+customers the cut move touches (the steady state) and once scanning everyone (after an assignment), from
+the same state. Change events are counted, not sent: Kafka's share is in stream_bench's latency run.
+It prints the recompute time, both rescores, reading every profile back (what a first rescore after an
+assignment no longer does) and Redis memory per customer. The private keys are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import redis.asyncio as aioredis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stream_app.audiences import rules as audience_rules  # noqa: E402
+from stream_app.core import stored as codec  # noqa: E402
+from stream_app.core.fold import CustomerState  # noqa: E402
+from stream_app.core.profile import ProfileWrite, WriteStatus  # noqa: E402
+from stream_app.core.scoring import rank_values  # noqa: E402
+from stream_app.core.segments import SegmentMap  # noqa: E402
+from stream_app.core.stored import Stored  # noqa: E402
+from stream_app.redis.boundaries import BoundaryStore  # noqa: E402
+from stream_app.redis.keys import any_pattern, customer_key  # noqa: E402
+from stream_app.redis.movers import MoverQuery  # noqa: E402
+from stream_app.redis.profiles import ProfileWriter  # noqa: E402
+from stream_app.settings import load  # noqa: E402
+from stream_app.worker import control  # noqa: E402
+from stream_app.worker.boundaries import Published  # noqa: E402
+from stream_app.worker.messages import Msg  # noqa: E402
+from stream_app.worker.processor import Processor  # noqa: E402
+
+START_US = 1_700_000_000_000_000
+YEAR_US = 365 * 86_400_000_000
+DAY_US = 86_400_000_000
+#: customers built, scored and written at a time: the set-up never holds a whole population of objects
+STEP = 10_000
+
+
+class NoKafka:
+    """The worker's sinks with real Redis writes; change events counted, not sent."""
+
+    def __init__(self, writer: ProfileWriter, store: BoundaryStore, query: MoverQuery):
+        self.writer, self.store, self.query, self.changes = writer, store, query, 0
+
+    async def movers(self, spans):
+        return await self.query.members(spans)
+
+    async def write_profiles(self, writes):
+        return await self.writer.write(writes)
+
+    async def read_profiles(self, customer_ids):
+        return await self.writer.read(customer_ids)
+
+    async def announce(self, announced):
+        await self.writer.announce(announced)
+
+    async def publish(self, changes, dead, audience=()):
+        self.changes += len(changes)
+
+    async def latest_boundaries(self):
+        return (await self.store.load()).boundaries
+
+    async def latest_published(self):
+        return await self.store.load()
+
+    async def mark_rescored(self, partition, version, rules_fp=""):
+        pass
+
+
+class OnePartition(dict):
+    """The worker's Table, one partition, in memory (values as stored.encode gives them, of their own length)."""
+
+    def get(self, key, msg=None):  # type: ignore[override]
+        return dict.get(self, key)
+
+    def set(self, key, value, msg):
+        self[key] = value
+
+    def partition_items(self, partition):
+        return self.items()
+
+    async def drain(self):
+        pass
+
+
+@dataclass
+class RescoreFigures:
+    recompute_ms: float
+    narrow_s: float  # rescore of the customers the cut move touches (the worker's steady state)
+    narrow_looked_at: int
+    full_s: float  # rescore scanning every customer (after an assignment, or when the cuts cannot say)
+    rescored: int
+    verify_s: float  # reading every profile back from Redis (what the first rescore after an assignment avoids)
+    redis_bytes_per_customer: float
+    changes: int  # change events the narrow rescore produced
+
+
+def histories(customers: int, seed: int):
+    """(customer id, state) of each customer, a chunk's draws at a time: ``seq`` counts its orders."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, customers, STEP):
+        n = min(STEP, customers - start)
+        counts = np.minimum(1 + rng.pareto(1.3, n).astype(np.int64), 200)
+        total = int(counts.sum())
+        times = START_US + rng.integers(0, YEAR_US, size=total)
+        cents = np.maximum(1, np.round(rng.lognormal(np.log(3000), 1.0, size=total))).astype(np.int64)
+        online = rng.random(n) < 0.5
+        at = 0
+        for i in range(n):
+            k = int(counts[i])
+            channel = "online" if online[i] else "offline"
+            orders = {f"o{j}": (int(times[at + j]), int(cents[at + j]), channel) for j in range(k)}
+            at += k
+            cid = f"c{start + i}"
+            yield cid, CustomerState(cid, orders=orders, seq=k)
+
+
+async def _write_all(writer: ProfileWriter, writes: list[ProfileWrite]) -> None:
+    statuses = await writer.write(writes)
+    if any(s == WriteStatus.STALE for s, _ in statuses):
+        raise SystemExit("the set-up's profile writes were refused as stale")
+
+
+async def populate(customers: int, seed: int, table: OnePartition, writer: ProfileWriter, store: BoundaryStore,
+                   proc: Processor, rules_fp: str) -> tuple[Published, float]:
+    """Every customer scored with the boundaries of the whole population, as the worker leaves them; returns
+    those boundaries and the leader's recompute time."""
+    # the rank index first, so the leader can cut the boundaries the customers are then scored with
+    for_index: list[ProfileWrite] = []
+    for cid, state in histories(customers, seed):
+        table[cid.encode()] = codec.encode(Stored(state))
+        ranks = rank_values(state.totals())
+        for_index.append(ProfileWrite(cid, 0, 0, "unscored", ranks, ()))
+        if len(for_index) == STEP:
+            await _write_all(writer, for_index)
+            for_index = []
+            _progress("built", len(table), customers)
+    await _write_all(writer, for_index)
+    t0 = time.perf_counter()
+    first, _ = await store.compute(Published.from_bytes(None), rules_fp)
+    recompute_ms = (time.perf_counter() - t0) * 1000
+    proc.offer(first.boundaries)
+    await _settle(proc, table, writer, list(table))
+    return first, recompute_ms
+
+
+async def _settle(proc: Processor, table: OnePartition, writer: ProfileWriter, keys: list[bytes]) -> None:
+    for start in range(0, len(keys), STEP):
+        writes = []
+        for key in keys[start : start + STEP]:
+            st = codec.decode(key.decode(), table[key])
+            w = proc.settle(st)
+            table[key] = codec.encode(st)
+            if w is not None:
+                writes.append(w)
+        await _write_all(writer, writes)
+        _progress("scored", start + STEP, len(keys))
+
+
+def _progress(what: str, done: int, total: int) -> None:
+    if total >= 1_000_000 and done % 1_000_000 == 0:
+        print(f"  {what} {done:,} of {total:,} customers", file=sys.stderr, flush=True)
+
+
+async def order_again(share: float, seed: int, table: OnePartition, proc: Processor, writer: ProfileWriter) -> None:
+    """``share`` of the customers order again (a day after their last order, as much as their first),
+    scored with the processor's boundaries as their batch would be."""
+    rng = np.random.default_rng(seed + 1)
+    keys = list(table)
+    picked = [keys[i] for i in rng.choice(len(keys), size=int(len(keys) * share), replace=False)]
+    for key in picked:
+        st = codec.decode(key.decode(), table[key])
+        state = st.state
+        last = max(t for t, _, _ in state.orders.values())
+        _, cents, channel = state.orders["o0"]
+        state.orders[f"o{len(state.orders)}"] = (last + DAY_US, cents, channel)
+        state.seq += 1
+        table[key] = codec.encode(st)
+    await _settle(proc, table, writer, picked)
+
+
+async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> RescoreFigures:
+    """Recompute time and one worker's rescore of ``customers`` customers, both only the movers and scanning
+    everyone, from the same state."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    client = aioredis.Redis.from_url(redis_url)
+    writer, store = ProfileWriter(client, prefix), BoundaryStore(client, prefix)
+    sinks = NoKafka(writer, store, MoverQuery(client, prefix))
+    table = OnePartition()
+    segments = SegmentMap.load()
+    rules = audience_rules.load(None, segments.names)
+
+    def processor(partitions: int | None = None) -> Processor:
+        return Processor(table, sinks, segments, "bench", rules=rules, rules_fp=rules.fingerprint,
+                         partitions=partitions)
+
+    used_before = int((await client.info("memory"))["used_memory"])
+    try:
+        proc = processor()
+        first, recompute_ms = await populate(customers, seed, table, writer, store, proc, rules.fingerprint)
+        await order_again(0.01, seed, table, proc, writer)
+        per_customer = (int((await client.info("memory"))["used_memory"]) - used_before) / customers
+        second, _ = await store.compute(first, rules.fingerprint)
+        del proc
+        gc.collect()  # the set-up's garbage is not the rescore's: a full collection would be counted in it
+        states = dict(table)
+        runs = {}
+        for name, partitions in (("narrow", 1), ("full", None)):
+            table.clear()
+            table.update(states)  # the same state for both
+            proc = processor(partitions)
+            proc.offer(first.boundaries)
+            # steady state: this worker has owned the partition since its last rescore, scored with `first`
+            proc.ledger.starting(0, first.boundaries)
+            proc.ledger.rescored(0, first.boundaries.version)
+            sinks.changes = 0
+            t0 = time.perf_counter()
+            proc.offer(second.boundaries)
+            looked: list[int] = []
+            candidates = proc._rescore_candidates
+
+            async def counted(m, bounds, candidates=candidates, proc=proc):
+                keys, spans = await candidates(m, bounds)  # a scan's keys, or the spans of a movers query
+                found = len(keys) if spans is None else len((await proc._movers_task(bounds, spans)).get(0, []))
+                looked.append(found)
+                return keys, spans
+
+            proc._rescore_candidates = counted  # type: ignore[method-assign]
+            await proc._rescore(Msg(0, 0, control.CONTROL_KEY, None), second.computed_us)
+            runs[name] = (time.perf_counter() - t0, proc.counters.rescored, sum(looked), sinks.changes)
+            if name == "narrow":
+                await check_profiles(client, prefix, proc, table, customers)
+        if runs["narrow"][1] != runs["full"][1]:
+            raise SystemExit(f"the movers rescored {runs['narrow'][1]} customers, everyone {runs['full'][1]}")
+        t0 = time.perf_counter()
+        await writer.read([f"c{i}" for i in range(customers)])
+        verify_s = time.perf_counter() - t0
+        return RescoreFigures(recompute_ms, runs["narrow"][0], runs["narrow"][2], runs["full"][0], runs["full"][1],
+                              verify_s, per_customer, runs["narrow"][3])
+    finally:
+        keys = [k async for k in client.scan_iter(match=any_pattern(prefix), count=10_000)]
+        for i in range(0, len(keys), 10_000):
+            await client.delete(*keys[i : i + 10_000])
+        await client.aclose()
+
+
+async def check_profiles(client: aioredis.Redis, prefix: str, proc: Processor, table: OnePartition, customers: int,
+                         sample: int = 20_000) -> None:
+    """Redis holds, for a sample of customers, the segment and scores of the new boundaries: the rescore of
+    the movers missed nobody there."""
+    ids = [f"c{i}" for i in range(0, customers, max(1, customers // sample))]
+    pipe = client.pipeline(transaction=False)
+    for cid in ids:
+        pipe.hmget(customer_key(prefix, cid), "segment", "r_score", "f_score", "m_score", "aov_score")
+    for cid, held in zip(ids, await pipe.execute()):
+        st = codec.decode(cid, table[cid.encode()])
+        sc = proc.bounds.score_values(cid, rank_values(st.state.totals()))
+        want = [proc.segments.segment(sc.r, sc.f), sc.r, sc.f, sc.m, sc.aov]
+        if [held[0].decode(), *map(int, held[1:])] != want:
+            raise SystemExit(f"customer {cid}: Redis holds {held}, the boundaries v{proc.bounds.version} say {want}")
+
+
+def report(size: int, f: RescoreFigures) -> str:
+    return (f"{size:,} customers: boundary recompute {f.recompute_ms:.1f} ms; rescore after 1% ordered again: "
+            f"only the movers {f.narrow_s:.2f}s ({f.narrow_looked_at:,} looked at, {f.rescored:,} rescored, "
+            f"{f.changes:,} change events), everyone {f.full_s:.1f}s; reading every profile back from Redis "
+            f"{f.verify_s:.1f}s; Redis {f.redis_bytes_per_customer:,.0f} bytes a customer")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    url = load().redis_url
+    for size in (int(x) for x in args.sizes.split(",") if x):
+        print(report(size, asyncio.run(recompute_and_rescore(url, size, args.seed))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
