@@ -1,17 +1,18 @@
 """Benchmark (not a test): the worker's recompute and rescore of one partition, at a population size.
 
-    python benchmarks/worker_rescore.py [--sizes 100000,1000000] [--seed 7]
+    python benchmarks/worker_rescore.py [--sizes 100000,1000000] [--seed 7] [--ordered N]
 
 For each size, under a private prefix on the Redis at REDIS_URL: a population of customers with real order
 histories (a Pareto number of orders, about 4 a customer; log-normal amounts; times over a year; online or
 offline), scored as the worker scores them (``Processor.settle``, the default segment map and audience
 rules) and written with the worker's profile script. Then, as during a steady stream, 1% of the customers
-order again and are scored with the boundaries of the time; the leader recomputes the boundaries (one Lua
-read of the rank index); and one worker's ``Processor`` rescores its partition to them, once for the
-customers the cut move touches (the steady state) and once scanning everyone (after an assignment), from
-the same state. Change events are counted, not sent: Kafka's share is in stream_bench's latency run.
-It prints the recompute time, both rescores, reading every profile back (what a first rescore after an
-assignment no longer does) and Redis memory per customer. The private keys are deleted at the end.
+(or ``--ordered`` of them) order again and are scored with the boundaries of the time; the leader
+recomputes the boundaries (one Lua read of the rank index); and one worker's ``Processor`` rescores its
+partition to them, once for the customers the cut move touches (the steady state) and once scanning
+everyone (after an assignment), from the same state. Change events are counted, not sent: Kafka's share
+is in stream_bench's latency run. It prints the recompute time, both rescores, reading every profile back
+(what a first rescore after an assignment no longer does) and Redis memory per customer. The private keys
+are deleted at the end.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class RescoreFigures:
     full_s: float  # rescore scanning every customer (after an assignment, or when the cuts cannot say)
     rescored: int
     verify_s: float  # reading every profile back from Redis (what the first rescore after an assignment avoids)
+    ordered: int  # customers who ordered between the two recomputes
     redis_bytes_per_customer: float
     changes: int  # change events the narrow rescore produced
 
@@ -181,12 +183,12 @@ def _progress(what: str, done: int, total: int) -> None:
         print(f"  {what} {done:,} of {total:,} customers", file=sys.stderr, flush=True)
 
 
-async def order_again(share: float, seed: int, table: OnePartition, proc: Processor, writer: ProfileWriter) -> None:
-    """``share`` of the customers order again (a day after their last order, as much as their first),
-    scored with the processor's boundaries as their batch would be."""
+async def order_again(ordered: int, seed: int, table: OnePartition, proc: Processor, writer: ProfileWriter) -> None:
+    """``ordered`` customers order again (a day after their last order, as much as their first), scored
+    with the processor's boundaries as their batch would be."""
     rng = np.random.default_rng(seed + 1)
     keys = list(table)
-    picked = [keys[i] for i in rng.choice(len(keys), size=int(len(keys) * share), replace=False)]
+    picked = [keys[i] for i in rng.choice(len(keys), size=min(ordered, len(keys)), replace=False)]
     for key in picked:
         st = codec.decode(key.decode(), table[key])
         state = st.state
@@ -198,9 +200,11 @@ async def order_again(share: float, seed: int, table: OnePartition, proc: Proces
     await _settle(proc, table, writer, picked)
 
 
-async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> RescoreFigures:
+async def recompute_and_rescore(redis_url: str, customers: int, seed: int, ordered: int | None = None
+                                ) -> RescoreFigures:
     """Recompute time and one worker's rescore of ``customers`` customers, both only the movers and scanning
-    everyone, from the same state."""
+    everyone, from the same state, after ``ordered`` customers (default 1%) ordered again."""
+    ordered = customers // 100 if ordered is None else ordered
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     client = aioredis.Redis.from_url(redis_url)
     writer, store = ProfileWriter(client, prefix), BoundaryStore(client, prefix)
@@ -217,7 +221,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> Re
     try:
         proc = processor()
         first, recompute_ms = await populate(customers, seed, table, writer, store, proc, rules.fingerprint)
-        await order_again(0.01, seed, table, proc, writer)
+        await order_again(ordered, seed, table, proc, writer)
         per_customer = (int((await client.info("memory"))["used_memory"]) - used_before) / customers
         second, _ = await store.compute(first, rules.fingerprint)
         del proc
@@ -255,7 +259,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int) -> Re
         await writer.read([f"c{i}" for i in range(customers)])
         verify_s = time.perf_counter() - t0
         return RescoreFigures(recompute_ms, runs["narrow"][0], runs["narrow"][2], runs["full"][0], runs["full"][1],
-                              verify_s, per_customer, runs["narrow"][3])
+                              verify_s, ordered, per_customer, runs["narrow"][3])
     finally:
         keys = [k async for k in client.scan_iter(match=any_pattern(prefix), count=10_000)]
         for i in range(0, len(keys), 10_000):
@@ -280,7 +284,7 @@ async def check_profiles(client: aioredis.Redis, prefix: str, proc: Processor, t
 
 
 def report(size: int, f: RescoreFigures) -> str:
-    return (f"{size:,} customers: boundary recompute {f.recompute_ms:.1f} ms; rescore after 1% ordered again: "
+    return (f"{size:,} customers: boundary recompute {f.recompute_ms:.1f} ms; rescore after {f.ordered:,} ordered again: "
             f"only the movers {f.narrow_s:.2f}s ({f.narrow_looked_at:,} looked at, {f.rescored:,} rescored, "
             f"{f.changes:,} change events), everyone {f.full_s:.1f}s; reading every profile back from Redis "
             f"{f.verify_s:.1f}s; Redis {f.redis_bytes_per_customer:,.0f} bytes a customer")
@@ -290,10 +294,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--ordered", type=int, default=None,
+                    help="customers who order between the two recomputes (default: 1%% of each size); a steady "
+                         "1,000 orders/s with a recompute every 30 s is up to 30,000")
     args = ap.parse_args()
     url = load().redis_url
     for size in (int(x) for x in args.sizes.split(",") if x):
-        print(report(size, asyncio.run(recompute_and_rescore(url, size, args.seed))), flush=True)
+        print(report(size, asyncio.run(recompute_and_rescore(url, size, args.seed, args.ordered))), flush=True)
 
 
 if __name__ == "__main__":
