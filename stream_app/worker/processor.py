@@ -450,9 +450,9 @@ class Processor:
 
         The chunk's writes run while the next chunk is scored: Redis spent about 40 us per changed customer
         running the read, announce and write scripts, a third of a rescore, and the worker used to wait for
-        it. A chunk is scored only once the one before it has written (``_land``), its customers are others,
-        and a chunk leaves the queue only once written, in order: a server fault retries it (a replay,
-        harmless). The job finishes when no customer is left.
+        it. A chunk's writes start only once the one before it has written (``_land``); its customers are
+        others, and a chunk leaves the queue only once written, in order: a server fault retries it (a
+        replay, harmless). The job finishes when no customer is left.
         """
         t0 = time.perf_counter()
         job = self.jobs[partition]
@@ -461,7 +461,7 @@ class Processor:
         planned = await self._plan(await self._rescored(partition, job, chunk), []) if chunk else None
         job.busy_s += time.perf_counter() - t0
         await self._land()
-        self._in_flight = InFlight(partition, job, len(chunk),
+        self._in_flight = InFlight(partition, job, len(chunk), len(planned[0].states) if planned else 0,
                                    asyncio.ensure_future(self._write(*planned)) if planned is not None else None)
         if not chunk or planned is None:
             await self._land()  # nothing to overlap with: the job may be done
@@ -489,7 +489,6 @@ class Processor:
                     pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
                                            occurred_us=computed_us)
                     self.counters.repaired += 1
-        self.counters.rescored += len(pending)
         return pending
 
     def _writing(self, job: RescoreJob) -> int:
@@ -515,6 +514,7 @@ class Processor:
             await flight.writes
         job = flight.job
         job.done(flight.size)
+        self.counters.rescored += flight.rescored
         job.busy_s += time.perf_counter() - t0
         if self.jobs.get(flight.partition) is job and not job.keys and not job.queries:
             await self._finish(flight.partition)  # (a rebalance meanwhile dropped the job: nothing to finish)

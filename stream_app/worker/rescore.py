@@ -198,11 +198,12 @@ class RescoreJob:
 @dataclass(slots=True)
 class InFlight:
     """A rescore chunk being written (announced, published, written to Redis and the Table) while the next
-    one is scored: the ``size`` customers at the head of ``job``'s queue."""
+    one is scored: the ``size`` customers at the head of ``job``'s queue, of whom ``rescored`` changed."""
 
     partition: int
     job: RescoreJob
     size: int
+    rescored: int
     writes: "asyncio.Task[None] | None"
 
 
