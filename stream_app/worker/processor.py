@@ -461,10 +461,12 @@ class Processor:
         planned = await self._plan(await self._rescored(partition, job, chunk), []) if chunk else None
         job.busy_s += time.perf_counter() - t0
         await self._land()
-        self._in_flight = InFlight(partition, job, len(chunk), len(planned[0].states) if planned else 0,
-                                   asyncio.ensure_future(self._write(*planned)) if planned is not None else None)
-        if not chunk or planned is None:
-            await self._land()  # nothing to overlap with: the job may be done
+        if planned is None:  # nothing to write (an empty chunk has no plan either): it leaves the queue now
+            self._in_flight = InFlight(partition, job, len(chunk), 0, None)
+            await self._land()  # and the job may be done
+        else:
+            self._in_flight = InFlight(partition, job, len(chunk), len(planned[0].states),
+                                       asyncio.ensure_future(self._write(*planned)))
         return len(chunk)
 
     async def _rescored(self, partition: int, job: RescoreJob, chunk: list[bytes]) -> dict[str, Pending]:
