@@ -277,7 +277,7 @@ async def check_profiles(client: aioredis.Redis, prefix: str, proc: Processor, t
         pipe.hmget(customer_key(prefix, cid), "segment", "r_score", "f_score", "m_score", "aov_score")
     for cid, held in zip(ids, await pipe.execute()):
         st = codec.decode(cid, table[cid.encode()])
-        sc = proc.bounds.score_values(cid, rank_values(st.state.totals()))
+        sc = proc.bounds.score(cid, st.state.totals())
         want = [proc.segments.segment(sc.r, sc.f), sc.r, sc.f, sc.m, sc.aov]
         if [held[0].decode(), *map(int, held[1:])] != want:
             raise SystemExit(f"customer {cid}: Redis holds {held}, the boundaries v{proc.bounds.version} say {want}")
