@@ -21,6 +21,7 @@ import orjson
 
 from stream_app.core.fold import CustomerState, cap_categories, order_key
 from stream_app.core.model import Scores
+from stream_app.core.profile import StoredProfile
 from stream_app.core.scoring import RankValues
 
 #: 2: orders and returns keyed by order_key() and categories capped (core/fold.py); 1 kept raw order ids
@@ -102,6 +103,14 @@ def decode(customer_id: str, raw: bytes) -> Stored:
         audiences=tuple(v[11]) if len(v) > 11 else (),
         rules_fp=v[12] if len(v) > 12 else "",
     )
+
+
+def as_written(stored: Stored) -> StoredProfile:
+    """The profile Redis holds for this state once the write that recorded its scoring landed: the same
+    seq, boundaries version, segment, scores and audiences, and no announcement left in doubt."""
+    sc = stored.scores
+    scores = None if sc is None else (str(sc.r), str(sc.f), str(sc.m), str(sc.aov))
+    return StoredProfile(stored.state.seq, stored.boundaries_version, stored.segment, scores, stored.audiences)
 
 
 def decode_scoring(raw: bytes) -> tuple[Scores | None, str | None, int, RankValues | None, str]:

@@ -118,6 +118,8 @@ class Processor:
         self.on_pin: Callable[[int, int | None], None] | None = None
         #: the rescore chunk being written while the next one is scored (``_rescore_chunk``)
         self._in_flight: InFlight | None = None
+        #: customers whose last write failed midway: their decisions read Redis, even in a trusted partition
+        self._in_doubt: set[str] = set()
 
     def offer(self, bounds: Boundaries) -> None:
         if bounds.version > self.bounds.version:
@@ -193,15 +195,15 @@ class Processor:
         if planned is not None:
             await self._write(*planned)
 
-    async def _plan(self, pending: dict[str, Pending], dead: list[tuple[bytes | None, bytes]]
+    async def _plan(self, pending: dict[str, Pending], dead: list[tuple[bytes | None, bytes]], trusted: bool = False
                     ) -> tuple[Effects, list[int]] | None:
         """Steps 2 and 3 of the module docstring: the effects of a flush, and the partition of each profile
-        write in order; None: nothing to write."""
+        write in order; None: nothing to write. ``trusted``: a rescore chunk of a trusted partition
+        (``_profiles``)."""
         changed = [p for p in pending.values() if p.changed]
         if not changed and not dead:
             return None
-        await self.refresh()
-        profiles = await self.sinks.read_profiles([p.stored.state.customer_id for p in changed])
+        profiles = await self._profiles(changed, trusted)
         if any(r is not None and max(r.boundaries_version, r.pending.boundaries_version if r.pending else 0)
                > self.bounds.version for r in profiles):
             await self.refresh()  # a profile scored with boundaries this worker has not seen yet: catch up
@@ -240,10 +242,31 @@ class Processor:
         self.counters.audience_moves += len(effects.audience)
         return effects, written_in
 
+    async def _profiles(self, changed: list[Pending], trusted: bool) -> list[StoredProfile | None]:
+        """What Redis holds for each changed customer, read in one round trip and refreshing the boundaries
+        first. A rescore chunk of a trusted partition reads only its customers in doubt: Redis holds what
+        the others' states record as last written (rescore.py), and waiting for the read (behind the last
+        chunk's writes in Redis) was a third of a narrow rescore."""
+        ids = [p.stored.state.customer_id for p in changed]
+        if not trusted:
+            await self.refresh()
+            return await self.sinks.read_profiles(ids)
+        doubt = [cid for cid in ids if cid in self._in_doubt]
+        read = dict(zip(doubt, await self.sinks.read_profiles(doubt))) if doubt else {}
+        return [read[cid] if cid in read else codec.as_written(p.stored) for cid, p in zip(ids, changed)]
+
     async def _write(self, effects: Effects, written_in: list[int]) -> None:
         """Step 4: the checkpoint writes the effects; a write Redis refused as stale withdraws its partition's
-        trust."""
-        for status, partition in zip(await self.checkpoint.flush(effects), written_in):
+        trust. A write that fails midway leaves its customers in doubt (announced, delivered or written in
+        part) until a write of theirs succeeds."""
+        ids = [w.customer_id for w in effects.profiles]
+        try:
+            statuses = await self.checkpoint.flush(effects)
+        except BaseException:
+            self._in_doubt.update(ids)
+            raise
+        self._in_doubt.difference_update(ids)
+        for status, partition in zip(statuses, written_in):
             if status == WriteStatus.STALE:  # another writer got there first (a worker the group already replaced)
                 self.counters.stale += 1
                 self.ledger.distrust(partition)
@@ -458,7 +481,8 @@ class Processor:
         job = self.jobs[partition]
         skip = self._writing(job)
         chunk = list(itertools.islice(job.keys, skip, skip + n))
-        planned = await self._plan(await self._rescored(partition, job, chunk), []) if chunk else None
+        planned = (await self._plan(await self._rescored(partition, job, chunk), [], self.ledger.trusted(partition))
+                   if chunk else None)
         job.busy_s += time.perf_counter() - t0
         await self._land()
         if planned is None:  # nothing to write (an empty chunk has no plan either): it leaves the queue now
@@ -480,17 +504,21 @@ class Processor:
             self._log_failure(f"customer {key!r} cannot be rescored", exc)
         pending = {cid: Pending(stored, m, changed=True, cause="rescore", occurred_us=computed_us)
                    for cid, stored in sorted_out.changed}
-        unchanged = sorted_out.unchanged
-        if not self.ledger.trusted(partition):  # unchanged by the boundaries, but Redis may differ (rescore.py)
-            ids = [u[0] for u in unchanged]
-            self.counters.compared += len(ids)
-            for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids)):
-                # a dead worker's announcement in doubt is repaired too: its events are delivered again
-                seen = r.published() if r is not None else None
-                if seen is not None and (r.pending is not None or (seen.segment, seen_scores(seen)) != (segment, new)):
-                    pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
-                                           occurred_us=computed_us)
-                    self.counters.repaired += 1
+        # unchanged by the boundaries, but Redis may differ: anyone's in an untrusted partition (rescore.py), a
+        # customer in doubt in a trusted one (its write failed midway, maybe after Redis applied it)
+        trusted = self.ledger.trusted(partition)
+        unchanged = [u for u in sorted_out.unchanged if not trusted or u[0] in self._in_doubt]
+        ids = [u[0] for u in unchanged]
+        self.counters.compared += len(ids)
+        for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids) if ids else []):
+            # a dead worker's announcement in doubt is repaired too: its events are delivered again
+            seen = r.published() if r is not None else None
+            if seen is not None and (r.pending is not None or (seen.segment, seen_scores(seen)) != (segment, new)):
+                pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
+                                       occurred_us=computed_us)
+                self.counters.repaired += 1
+            else:
+                self._in_doubt.discard(cid)  # Redis holds what its state says: nothing was left half done
         return pending
 
     def _writing(self, job: RescoreJob) -> int:

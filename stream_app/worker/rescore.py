@@ -13,6 +13,13 @@ what the worker can vouch for:
 
 A write Redis refused as stale (another writer holds a newer profile) withdraws the partition's trust.
 
+The same argument spares a trusted partition's rescore the read of its movers' profiles: Redis holds what
+each state records as last written (``core.stored.as_written``), so the decision is taken against that. The
+exceptions are customers whose last write failed midway (announced, delivered, or applied by Redis with its
+reply lost): they stay in doubt until a write of theirs succeeds, and are read and compared with Redis like
+the customers of an untrusted partition. The worker retries a failed batch in the same process, so its
+customers are still queued, or are the retried batch's, when that happens.
+
 The first rescore after an assignment need not look at everyone either (:func:`since_last_rescore`): Redis
 can be ahead of the restored state only by the writes of batches whose offsets were never committed, which
 the new owner replays. A replayed batch of events is judged by the write rule like any other; a replayed
