@@ -44,7 +44,7 @@ from stream_app.redis.keys import any_pattern, customer_key  # noqa: E402
 from stream_app.redis.movers import MoverQuery  # noqa: E402
 from stream_app.redis.profiles import ProfileWriter  # noqa: E402
 from stream_app.settings import load  # noqa: E402
-from stream_app.worker import control  # noqa: E402
+from stream_app.worker import collector, control  # noqa: E402
 from stream_app.worker.boundaries import Published  # noqa: E402
 from stream_app.worker.messages import Msg  # noqa: E402
 from stream_app.worker.processor import Processor  # noqa: E402
@@ -225,7 +225,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
         per_customer = (int((await client.info("memory"))["used_memory"]) - used_before) / customers
         second, _ = await store.compute(first, rules.fingerprint)
         del proc
-        gc.collect()  # the set-up's garbage is not the rescore's: a full collection would be counted in it
+        collector.tune()  # as the worker runs; the set-up's garbage is not the rescore's
         states = dict(table)
         runs = {}
         for name, partitions in (("narrow", 1), ("full", None)):
@@ -261,6 +261,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
         return RescoreFigures(recompute_ms, runs["narrow"][0], runs["narrow"][2], runs["full"][0], runs["full"][1],
                               verify_s, ordered, per_customer, runs["narrow"][3])
     finally:
+        gc.unfreeze()
         keys = [k async for k in client.scan_iter(match=any_pattern(prefix), count=10_000)]
         for i in range(0, len(keys), 10_000):
             await client.unlink(*keys[i : i + 10_000])  # DEL of a 10M-member rank index outlasts the read timeout

@@ -47,7 +47,7 @@ from stream_app.worker.heap import HeapGrowth
 from stream_app.worker import outage
 from stream_app.worker.redis_epoch import RedisEpoch
 from stream_app.worker.rescore import RESCORE_CHUNK
-from stream_app.worker import faust_internals, malloc
+from stream_app.worker import collector, faust_internals, malloc
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import iter_partition
 from stream_app.worker.processor import Processor
@@ -457,6 +457,7 @@ def run_worker(settings: Settings, options: WorkerOptions = WorkerOptions()) -> 
     malloc.fix_thresholds()
     partitions = ensure_topics(settings)
     app = build_app(settings, partitions, options)
+    collector.tune()
     services = [app.rfm_monitor] if app.rfm_monitor is not None else []  # type: ignore[attr-defined]
     worker = faust.Worker(app, *services, loglevel=options.loglevel, quiet=True,
                           logging_config=logs.worker_logging_config(options.loglevel, settings.log_format))
