@@ -47,6 +47,9 @@ from stream_app.worker.rescore import (RESCORE_CHUNK, RESCORE_SHARE, InFlight, R
 from stream_app.worker.scorer import Scorer
 
 log = logging.getLogger("rfm_stream.worker")
+#: customers decided between two turns of the event loop: a rescore chunk's writes (announce, deliver,
+#: write) run while the next chunk is decided, and each step starts only when the loop gets a turn
+YIELD_EVERY = 50
 #: unexpected failures logged with their traceback; after that only counted (a hostile stream must not flood the log)
 TRACEBACKS_LOGGED = 10
 
@@ -209,7 +212,9 @@ class Processor:
             await self.refresh()  # a profile scored with boundaries this worker has not seen yet: catch up
         effects = Effects(dead=dead)
         written_in: list[int] = []  # the partition of each profile write, in order
-        for p, r in zip(changed, profiles):
+        for i, (p, r) in enumerate(zip(changed, profiles)):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # a rescore chunk being written moves on to its next step meanwhile
             try:
                 planned = self._decide(p, r)
             except Exception as exc:
