@@ -10,6 +10,7 @@ from stream_app.core.segments import SegmentMap
 from stream_app.worker import control
 from stream_app.worker.messages import Msg
 from stream_app.worker.processor import Processor
+from stream_app.worker.rescore import MIN_CHUNK
 from tests.unit.worker.test_processor import (PARTITIONS, DictTable, TwinSinks, assert_chains, assert_equals_batch,
                                               drive, sample_events, to_msgs)
 
@@ -99,3 +100,35 @@ def test_a_chunk_that_fails_stays_queued_and_the_retry_ends_exact(fails, rescore
     assert sinks.pending == {}
     assert_equals_batch(evs, sinks)
     assert_chains(sinks)
+
+
+class TimedWrites(TwinSinks):
+    """Profile writes that take ``seconds`` each (Redis busy with the scripts)."""
+
+    seconds = 0.03
+
+    async def write_profiles(self, writes):
+        await asyncio.sleep(self.seconds)
+        return await super().write_profiles(writes)
+
+
+def test_a_slice_counts_the_writes_it_waits_for_in_the_cost_per_customer():
+    """A slice ends when its last chunk is written. The pace that sizes the next slices' chunks counts that
+    wait: timing only the chunks, whose decisions overlap the writes before them, left it out, and each
+    slice overran its time by one chunk's writes."""
+    evs = sample_events(120, seed=4)
+    msgs = to_msgs(evs)
+    sinks = TimedWrites()
+    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+    proc.rescore_slice = 0.0  # a chunk after each batch: the first chunk is the pace's first measure
+
+    async def go():
+        await proc.process(msgs)
+        await proc.process([Msg(p, sum(1 for m in msgs if m.partition == p), control.CONTROL_KEY, sinks.recompute())
+                            for p in range(PARTITIONS)])
+        while proc.jobs and proc.rescore_pace.per_customer_s == 0:
+            await proc.process([])
+
+    asyncio.run(go())
+    looked_at = min(proc.rescore_chunk, 4 * MIN_CHUNK)  # RescorePace's first chunk
+    assert proc.rescore_pace.per_customer_s * looked_at >= TimedWrites.seconds
