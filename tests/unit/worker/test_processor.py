@@ -613,11 +613,12 @@ class DyingSinks(TwinSinks):
         return await super().write_profiles(writes)
 
 
-def _dying_worker(seed: int, customers: int):
-    """Sample events, their records, a DyingSinks, a table, a processor on them, and the next offsets."""
+def _dying_worker(seed: int, customers: int, sinks: TwinSinks | None = None):
+    """Sample events, their records, the sinks (a DyingSinks unless given), a table, a processor on them, and
+    the next offsets."""
     evs = sample_events(customers, seed=seed)
     msgs = to_msgs(evs)
-    sinks, table = DyingSinks(), DictTable()
+    sinks, table = sinks or DyingSinks(), DictTable()
     proc = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
     return evs, msgs, sinks, table, proc, {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
 

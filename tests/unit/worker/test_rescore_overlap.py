@@ -11,8 +11,8 @@ from stream_app.worker import control
 from stream_app.worker.messages import Msg
 from stream_app.worker.processor import Processor
 from stream_app.worker.rescore import MIN_CHUNK
-from tests.unit.worker.test_processor import (PARTITIONS, DictTable, TwinSinks, assert_chains, assert_equals_batch,
-                                              drive, sample_events, to_msgs)
+from tests.unit.worker.test_processor import (PARTITIONS, DictTable, TwinSinks, _dying_worker, assert_chains,
+                                              assert_equals_batch, drive, sample_events, to_msgs)
 
 
 class SlowWrites(TwinSinks):
@@ -48,12 +48,8 @@ class SlowWrites(TwinSinks):
 
 
 def _rescoring_worker(seed: int):
-    evs = sample_events(120, seed=seed)
-    msgs = to_msgs(evs)
-    sinks = SlowWrites()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+    evs, msgs, sinks, _, proc, nxt = _dying_worker(seed, 120, SlowWrites())
     proc.rescore_chunk = 7
-    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
     return evs, msgs, sinks, proc, nxt
 
 

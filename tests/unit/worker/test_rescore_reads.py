@@ -9,12 +9,10 @@ import pytest
 
 from stream_app.core.quintiles import DIMENSIONS
 from stream_app.core.scoring import Boundaries
-from stream_app.core.segments import SegmentMap
 from stream_app.worker import control
 from stream_app.worker.messages import Msg
-from stream_app.worker.processor import Processor
-from tests.unit.worker.test_processor import (PARTITIONS, DictTable, DyingSinks, _moved_cuts, assert_chains,
-                                              assert_equals_batch, drive, next_msgs, run, sample_events, to_msgs)
+from tests.unit.worker.test_processor import (PARTITIONS, DyingSinks, _dying_worker, _moved_cuts, assert_chains,
+                                              assert_equals_batch, drive, next_msgs, run, sample_events)
 
 
 class FailingSinks(DyingSinks):
@@ -29,11 +27,7 @@ class FailingSinks(DyingSinks):
 
 def _trusted_worker(seed: int):
     """A processor that scored a stream and rescored every partition once (so it trusts them all)."""
-    evs = sample_events(150, seed=seed)
-    msgs = to_msgs(evs)
-    sinks = FailingSinks()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
-    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+    evs, msgs, sinks, _, proc, nxt = _dying_worker(seed, 150, FailingSinks())
     run(drive(proc, sinks, msgs, 37, nxt))
     assert all(proc.ledger.trusted(p) for p in range(PARTITIONS))
     return evs, sinks, proc, nxt
