@@ -250,8 +250,8 @@ class Processor:
     async def _profiles(self, changed: list[Pending], trusted: bool) -> list[StoredProfile | None]:
         """What Redis holds for each changed customer, read in one round trip and refreshing the boundaries
         first. A rescore chunk of a trusted partition reads only its customers in doubt: Redis holds what
-        the others' states record as last written (rescore.py), and waiting for the read (behind the last
-        chunk's writes in Redis) was a third of a narrow rescore."""
+        the others' states record as last written (rescore.py), and the read waited behind the last chunk's
+        writes in Redis, so the next chunk could not be decided while they ran."""
         ids = [p.stored.state.customer_id for p in changed]
         if not trusted:
             await self.refresh()
@@ -264,13 +264,13 @@ class Processor:
         """Step 4: the checkpoint writes the effects; a write Redis refused as stale withdraws its partition's
         trust. A write that fails midway leaves its customers in doubt (announced, delivered or written in
         part) until a write of theirs succeeds."""
-        ids = [w.customer_id for w in effects.profiles]
         try:
             statuses = await self.checkpoint.flush(effects)
         except BaseException:
-            self._in_doubt.update(ids)
+            self._in_doubt.update(w.customer_id for w in effects.profiles)
             raise
-        self._in_doubt.difference_update(ids)
+        if self._in_doubt:  # almost always empty: a flush pays nothing for it
+            self._in_doubt.difference_update(w.customer_id for w in effects.profiles)
         for status, partition in zip(statuses, written_in):
             if status == WriteStatus.STALE:  # another writer got there first (a worker the group already replaced)
                 self.counters.stale += 1
