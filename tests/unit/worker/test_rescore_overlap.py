@@ -1,4 +1,4 @@
-"""A rescore writes one chunk while it scores the next, and a chunk leaves the queue only once written."""
+"""A rescore writes chunks while it scores the next, and a chunk leaves the queue only once written."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ class SlowWrites(TwinSinks):
         self.fail_write: int | None = None  # the number of the write to fail, once
         self.reads = 0
         self.fail_read: int | None = None  # the number of the read to fail, once
+        self.writing = 0  # profile writes under way now
+        self.most_writing = 0
 
     async def write_profiles(self, writes):
         self.writes += 1
@@ -33,8 +35,13 @@ class SlowWrites(TwinSinks):
             self.fail_write = None
             raise ConnectionError("Redis went away mid-write")
         reads = self.reads
-        for _ in range(20):
-            await asyncio.sleep(0)
+        self.writing += 1
+        self.most_writing = max(self.most_writing, self.writing)
+        try:
+            for _ in range(20):
+                await asyncio.sleep(0)
+        finally:
+            self.writing -= 1
         self.overlapped += self.reads > reads
         return await super().write_profiles(writes)
 
@@ -47,9 +54,10 @@ class SlowWrites(TwinSinks):
         return await super().read_profiles(customer_ids)
 
 
-def _rescoring_worker(seed: int):
+def _rescoring_worker(seed: int, depth: int = 2):
     evs, msgs, sinks, _, proc, nxt = _dying_worker(seed, 120, SlowWrites())
     proc.rescore_chunk = 7
+    proc.rescore_depth = depth
     return evs, msgs, sinks, proc, nxt
 
 
@@ -64,14 +72,28 @@ def test_the_next_chunk_is_scored_while_the_last_one_is_written(seed):
     assert_chains(sinks)
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_up_to_depth_chunks_are_written_at_once(depth):
+    """Each chunk's writes are round trips in a row: with one chunk in flight the worker waited for them a
+    third of a rescore. ``rescore_depth`` chunks are written at once, never more, and the result is exact."""
+    evs, msgs, sinks, proc, nxt = _rescoring_worker(1, depth)
+    asyncio.run(drive(proc, sinks, msgs, 1000, nxt))
+    assert not proc.jobs and proc.counters.rescored > 3 * depth * proc.rescore_chunk
+    assert sinks.most_writing == depth
+    assert_equals_batch(evs, sinks)
+    assert_chains(sinks)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
 @pytest.mark.parametrize("fails", [("write", 2), ("write", 3), ("write", 5), ("read", 2), ("read", 4), ("read", 6)])
 @pytest.mark.parametrize("rescore_slice", [None, 0.0, 10.0])
-def test_a_chunk_that_fails_stays_queued_and_the_retry_ends_exact(fails, rescore_slice):
-    """A chunk's write fails, or the next chunk's read fails while it is being written (its writes are then
-    stopped, as a crash would stop them). The worker retries what failed (process_or_exit): the batch of
-    controls, or a slice between batches; the failed chunks' customers are rescored then."""
+def test_a_chunk_that_fails_stays_queued_and_the_retry_ends_exact(fails, rescore_slice, depth):
+    """A chunk's write fails, or the next chunk's read fails while chunks are being written (their writes are
+    then stopped, as a crash would stop them, even those after the failed one that completed). The worker
+    retries what failed (process_or_exit): the batch of controls, or a slice between batches; the failed
+    chunks' customers are rescored then."""
     what, nth = fails
-    evs, msgs, sinks, proc, _ = _rescoring_worker(3)
+    evs, msgs, sinks, proc, _ = _rescoring_worker(3, depth)
     proc.rescore_slice = rescore_slice  # None: whole when the control is read; else slices between batches
 
     async def go():
