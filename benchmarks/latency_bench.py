@@ -70,7 +70,7 @@ def main() -> None:
                RFM_APP_ID=f"bench-latency-{run}", RFM_ORDERS_TOPIC=f"bench-latency-{run}-orders",
                RFM_CHANGES_TOPIC=f"bench-latency-{run}-changes", RFM_DEAD_LETTER_TOPIC=f"bench-latency-{run}-dead",
                RFM_AUDIENCE_TOPIC=f"bench-latency-{run}-audience", RFM_REDIS_PREFIX=f"bench-latency-{run}",
-               RFM_DATA_DIR=str(tmp / "data"), RFM_RECOMPUTE_INTERVAL=str(args.interval), PYTHONPATH=str(ROOT),
+               RFM_DATA_DIR=str(tmp / "data"), RFM_RECOMPUTE_INTERVAL=str(args.interval), PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                PYTHONUNBUFFERED="1")
     worker = None
     try:
