@@ -208,13 +208,15 @@ class RescoreJob:
 @dataclass(slots=True)
 class InFlight:
     """A rescore chunk being written (announced, published, written to Redis and the Table) while the next
-    one is scored: the ``size`` customers at the head of ``job``'s queue, of whom ``rescored`` changed."""
+    one is scored, or events are: the ``size`` customers at the head of ``job``'s queue (``keys``), of whom
+    ``rescored`` changed."""
 
     partition: int
     job: RescoreJob
     size: int
     rescored: int
     writes: "asyncio.Task[None] | None"
+    keys: frozenset[bytes] = frozenset()
 
 
 @dataclass(slots=True)

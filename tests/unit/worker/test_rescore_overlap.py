@@ -6,13 +6,16 @@ import asyncio
 
 import pytest
 
+from stream_app.core import stored as codec
+from stream_app.core.fold import order_key
+from stream_app.core.model import OrderEvent
 from stream_app.core.segments import SegmentMap
 from stream_app.worker import control
 from stream_app.worker.messages import Msg
 from stream_app.worker.processor import Processor
 from stream_app.worker.rescore import MIN_CHUNK
 from tests.unit.worker.test_processor import (PARTITIONS, DictTable, TwinSinks, _dying_worker, assert_chains,
-                                              assert_equals_batch, drive, sample_events, to_msgs)
+                                              assert_equals_batch, drive, next_msgs, run, sample_events, to_msgs)
 
 
 class SlowWrites(TwinSinks):
@@ -131,22 +134,92 @@ class TimedWrites(TwinSinks):
 
 
 def test_a_slice_counts_the_writes_it_waits_for_in_the_cost_per_customer():
-    """A slice ends when its last chunk is written. The pace that sizes the next slices' chunks counts that
-    wait: timing only the chunks, whose decisions overlap the writes before them, left it out, and each
-    slice overran its time by one chunk's writes."""
-    evs = sample_events(120, seed=4)
+    """A slice's chunk waits for the writes of the chunks before it when more than the depth would be in
+    flight. The pace that sizes the next slices' chunks counts that wait: timing only the decisions, which
+    overlap the writes, would size chunks to the decisions and each slice would overrun its time by a
+    chunk's writes, with the events behind it waiting."""
+    evs = sample_events(400, seed=4)
     msgs = to_msgs(evs)
     sinks = TimedWrites()
     proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
-    proc.rescore_slice = 0.0  # a chunk after each batch: the first chunk is the pace's first measure
+    proc.rescore_slice, proc.rescore_depth = 0.0, 1  # a chunk after each batch, written before the next one
 
     async def go():
         await proc.process(msgs)
         await proc.process([Msg(p, sum(1 for m in msgs if m.partition == p), control.CONTROL_KEY, sinks.recompute())
                             for p in range(PARTITIONS)])
-        while proc.jobs and proc.rescore_pace.per_customer_s == 0:
+        for _ in range(8):  # the first chunk waits for nothing; the pace is a moving average
             await proc.process([])
+        assert proc.jobs, "the rescore is still running"
 
     asyncio.run(go())
-    looked_at = min(proc.rescore_chunk, 4 * MIN_CHUNK)  # RescorePace's first chunk
-    assert proc.rescore_pace.per_customer_s * looked_at >= TimedWrites.seconds
+    assert proc.rescore_pace.per_customer_s * MIN_CHUNK >= TimedWrites.seconds / 2
+
+
+class HeldWrites(TwinSinks):
+    """Profile writes that wait until the test lets them go (Redis busy with a chunk's script), except those of
+    the customer ``free``."""
+
+    def __init__(self):
+        super().__init__()
+        self.go = asyncio.Event()
+        self.held = 0
+        self.free = ""
+
+    async def write_profiles(self, writes):
+        if all(w.customer_id != self.free for w in writes):
+            self.held += 1
+            await self.go.wait()
+        return await super().write_profiles(writes)
+
+
+@pytest.mark.parametrize("touch", [False, True])
+def test_a_batch_waits_for_the_chunk_being_written_only_if_it_touches_its_customers(touch):
+    """A slice leaves its last chunk being written. The next batch goes on meanwhile, unless it holds an
+    event of one of that chunk's customers: then it waits, and its fold starts from the state the chunk
+    writes, which would otherwise overwrite the event's in the Table."""
+    evs = sample_events(120, seed=5)
+    msgs = to_msgs(evs)
+    sinks = HeldWrites()
+    table = DictTable()
+    proc = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+    proc.rescore_slice, proc.rescore_chunk, proc.rescore_depth = 0.0, 7, 1
+    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+
+    async def go():
+        sinks.go.set()
+        await proc.process(msgs)
+        controls = [Msg(p, nxt[p], control.CONTROL_KEY, sinks.recompute()) for p in range(PARTITIONS)]
+        for p in range(PARTITIONS):
+            nxt[p] += 1
+        await proc.process(controls)
+        for _ in range(50):  # the first chunk is written
+            await asyncio.sleep(0)
+        sinks.go.clear()
+        held = sinks.held
+        await proc.process([])  # a slice: its chunk's write is held
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert sinks.held == held + 1 and len(proc._in_flight) == 1
+        flying = proc._in_flight[0].keys
+        cid = sorted(flying)[0].decode() if touch else next(e.customer_id for e in evs
+                                                             if e.customer_id.encode() not in flying)
+        extra = [OrderEvent("order", cid, 1_700_000_000_000_000, "late-order", 12_345)]
+        sinks.free = cid
+        batch = asyncio.ensure_future(proc.process(next_msgs(extra, nxt)))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert not proc._in_flight[0].writes.done(), "the chunk is still being written"
+        folded = lambda: order_key("late-order") in codec.decode(cid, table.get(cid.encode(), None)).state.orders  # noqa: E731
+        assert folded() is not touch, "a batch waits for the chunk being written exactly when it touches it"
+        sinks.go.set()
+        await batch
+        assert folded(), "the event's fold was kept in the Table"
+        await drive(proc, sinks, [], 1, nxt)  # the boundaries over every event, as batch cuts them
+        while proc.jobs:
+            await proc.process([])
+        return extra
+
+    extra = run(go())
+    assert_equals_batch(evs + extra, sinks)
+    assert_chains(sinks)
