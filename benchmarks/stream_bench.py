@@ -50,6 +50,7 @@ def decode_agent_main() -> None:
     import faust
 
     s = load()
+    s.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last folder of its datadir
     app = faust.App(s.app_id, broker=f"kafka://{s.kafka_bootstrap}", web_enabled=False,
                     broker_commit_interval=1.0, topic_partitions=s.partitions,
                     datadir=str(s.data_dir / "decode-agent"))  # the run's temporary folder, not the working directory
