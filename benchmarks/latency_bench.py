@@ -5,8 +5,8 @@
 `stream_bench.py` measures latency on its own 50k-customer backlog, where 1,000 orders/s reach every customer
 within a minute: a stress case, not a steady stream. Here the population is loaded first, as a retailer
 would load it (`rfm-stream bootstrap` of `rfm-stream generate`'s synthetic history, --history events of
---population customers, all dated in 2024), into a fresh deployment on the stack at KAFKA_BOOTSTRAP /
-REDIS_URL. One `rfm-stream worker` (RFM_RECOMPUTE_INTERVAL=--interval) restores it from the changelog; then
+--population customers, all dated in 2024, or with --history-ends-now over the year before the run), into a
+fresh deployment on the stack at KAFKA_BOOTSTRAP / REDIS_URL. One `rfm-stream worker` (RFM_RECOMPUTE_INTERVAL=--interval) restores it from the changelog; then
 --rate orders a second, each of a different customer drawn at random and dated now, run for --seconds.
 
 Printed: bootstrap and restore times, p50/p99/worst of produce -> the profile's `updated_at` in Redis, the
@@ -34,7 +34,7 @@ from bootstrap_bench import _delete  # noqa: E402
 from stream_bench import latency, stop  # noqa: E402
 
 from stream_app.settings import load  # noqa: E402
-from stream_app.tools.synthetic import generate_lines  # noqa: E402
+from stream_app.tools.synthetic import START_US, YEAR_US, generate_lines  # noqa: E402
 
 
 def wait_ready(log: Path, timeout: float = 900) -> None:
@@ -60,6 +60,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--interval", type=float, default=30.0, help="the worker's RFM_RECOMPUTE_INTERVAL")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--history-ends-now", action="store_true",
+                    help="date the history over the year before the run, not 2024: the probes, dated now, then "
+                         "continue it, as a live stream continues a loaded history; with the 2024 history each of "
+                         "the first recomputes moves the recency cuts across the gap to now")
     ap.add_argument("--worker-args", default="", help="extra options of rfm-stream worker")
     args = ap.parse_args()
 
@@ -76,7 +80,8 @@ def main() -> None:
     try:
         path = tmp / "history.jsonl"
         with open(path, "wb") as fh:
-            for line in generate_lines(args.population, args.history, args.seed):
+            start_us = int(time.time() * 1e6) - YEAR_US if args.history_ends_now else START_US
+            for line in generate_lines(args.population, args.history, args.seed, start_us):
                 fh.write(line + b"\n")
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "stream_app.cli", "bootstrap", str(path), "--format", "events",

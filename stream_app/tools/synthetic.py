@@ -51,8 +51,8 @@ def capped_shares(weights: np.ndarray, most: float) -> np.ndarray:
         p = np.where(capped, most, p / p[~capped].sum() * free)
 
 
-def generate(customers: int, events: int, seed: int = 7) -> Iterator[tuple[bytes, bytes]]:
-    """(key, value) records."""
+def generate(customers: int, events: int, seed: int = 7, start_us: int = START_US) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) records over the year from ``start_us``."""
     most = int(TAIL_CAP * MAX_FACTS) * customers
     if events > most:
         raise RfmError(f"{events:,} events are too many for {customers:,} customers: a customer may hold "
@@ -66,7 +66,7 @@ def generate(customers: int, events: int, seed: int = 7) -> Iterator[tuple[bytes
     head = min(customers, events)
     who[:head] = rng.permutation(customers)[:head]
     rng.shuffle(who)
-    times = np.sort(rng.integers(0, YEAR_US, size=events)) + START_US
+    times = np.sort(rng.integers(0, YEAR_US, size=events)) + start_us
     cents = np.maximum(1, np.round(rng.lognormal(np.log(3000), 1.0, size=events))).astype(np.int64)
     is_return = rng.random(events) < 0.03
     for i in range(events):
@@ -84,6 +84,6 @@ def generate(customers: int, events: int, seed: int = 7) -> Iterator[tuple[bytes
         yield cid.encode(), value
 
 
-def generate_lines(customers: int, events: int, seed: int = 7) -> Iterator[bytes]:
-    for _, value in generate(customers, events, seed):
+def generate_lines(customers: int, events: int, seed: int = 7, start_us: int = START_US) -> Iterator[bytes]:
+    for _, value in generate(customers, events, seed, start_us):
         yield value

@@ -6,11 +6,13 @@ from collections import Counter
 from itertools import islice
 
 import numpy as np
+import orjson
 import pytest
 
 from stream_app.core.fold import MAX_FACTS
+from stream_app.core.timeutil import parse_rfc3339
 from stream_app.errors import RfmError
-from stream_app.tools.synthetic import TAIL_CAP, capped_shares, generate
+from stream_app.tools.synthetic import START_US, TAIL_CAP, YEAR_US, capped_shares, generate
 
 
 def test_no_customer_passes_the_limit_of_orders_and_returns():
@@ -25,6 +27,15 @@ def test_the_same_seed_gives_the_same_stream():
     first = list(islice(generate(500, 5_000, seed=3), 200))
     assert first == list(islice(generate(500, 5_000, seed=3), 200))
     assert first != list(islice(generate(500, 5_000, seed=4), 200))
+
+
+@pytest.mark.parametrize("start_us", [START_US, START_US + 3 * YEAR_US])
+def test_the_events_span_the_year_from_their_start(start_us):
+    """The latency benchmark dates a history over the year before its run, so the live probes continue it."""
+    times = [parse_rfc3339(orjson.loads(value)["occurred_at"]) for _, value in generate(300, 3_000, 5, start_us)]
+    assert times == sorted(times)
+    assert start_us <= times[0] and times[-1] < start_us + YEAR_US
+    assert times[-1] - times[0] > YEAR_US * 0.9
 
 
 def test_capped_shares_spread_the_excess_and_keep_the_order():
