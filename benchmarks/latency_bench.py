@@ -6,7 +6,8 @@
 within a minute: a stress case, not a steady stream. Here the population is loaded first, as a retailer
 would load it (`rfm-stream bootstrap` of `rfm-stream generate`'s synthetic history, --history events of
 --population customers, all dated in 2024, or with --history-ends-now over the year before the run), into a
-fresh deployment on the stack at KAFKA_BOOTSTRAP / REDIS_URL. One `rfm-stream worker` (RFM_RECOMPUTE_INTERVAL=--interval) restores it from the changelog; then
+fresh deployment on the stack at KAFKA_BOOTSTRAP / REDIS_URL. One `rfm-stream worker`
+(RFM_RECOMPUTE_INTERVAL=--interval) restores it from the changelog; then
 --rate orders a second, each of a different customer drawn at random and dated now, run for --seconds.
 
 Printed: bootstrap and restore times, p50/p99/worst of produce -> the profile's `updated_at` in Redis, the
@@ -74,8 +75,8 @@ def main() -> None:
                RFM_APP_ID=f"bench-latency-{run}", RFM_ORDERS_TOPIC=f"bench-latency-{run}-orders",
                RFM_CHANGES_TOPIC=f"bench-latency-{run}-changes", RFM_DEAD_LETTER_TOPIC=f"bench-latency-{run}-dead",
                RFM_AUDIENCE_TOPIC=f"bench-latency-{run}-audience", RFM_REDIS_PREFIX=f"bench-latency-{run}",
-               RFM_DATA_DIR=str(tmp / "data"), RFM_RECOMPUTE_INTERVAL=str(args.interval), PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-               PYTHONUNBUFFERED="1")
+               RFM_DATA_DIR=str(tmp / "data"), RFM_RECOMPUTE_INTERVAL=str(args.interval), PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     worker = None
     try:
         path = tmp / "history.jsonl"

@@ -43,8 +43,8 @@ from stream_app.worker import control
 from stream_app.worker.checkpoint import Checkpoint, Effects, Record
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import Counters, Sinks, StateTable
-from stream_app.worker.rescore import (RESCORE_CHUNK, RESCORE_DEPTH, RESCORE_SHARE, InFlight, RescoreJob, RescoreLedger, RescorePace,
-                                       by_partition, since_last_rescore, sort_out)
+from stream_app.worker.rescore import (RESCORE_CHUNK, RESCORE_DEPTH, RESCORE_SHARE, InFlight, RescoreJob, RescoreLedger,
+                                       RescorePace, by_partition, since_last_rescore, sort_out)
 from stream_app.worker.scorer import Scorer
 
 log = logging.getLogger("rfm_stream.worker")
@@ -201,9 +201,8 @@ class Processor:
         """Before a batch, wait for the rescore chunks still being written if it holds an event of one of their
         customers (its fold must start from the state the chunk writes to the Table, not be overwritten by
         it) or a control record (a new rescore must not queue behind customers that leave the queue rescored
-        to older boundaries). Other batches go on while they are written: a slice used to wait for its last
-        chunk's writes, 20-40 ms of round trips per slice that the rescore spent waiting and the events
-        behind it too."""
+        to older boundaries). Other batches go on while they are written: the writes are 20-40 ms of round
+        trips whatever the chunk's size, which the events and the rescore would otherwise both wait for."""
         flying: set[bytes] = set()
         for flight in self._in_flight:
             flying |= flight.keys
@@ -524,11 +523,11 @@ class Processor:
         job.busy_s += time.perf_counter() - t0
         await self._land(keep=self.rescore_depth - 1)
         if planned is None:  # nothing to write (an empty chunk has no plan either): it leaves the queue now
-            self._in_flight.append(InFlight(partition, job, len(chunk), 0, None))
+            self._in_flight.append(InFlight(partition, job, frozenset(chunk), 0, None))
             await self._land()  # and the job may be done
         else:
-            self._in_flight.append(InFlight(partition, job, len(chunk), len(planned[0].states),
-                                            asyncio.ensure_future(self._write(*planned)), frozenset(chunk)))
+            self._in_flight.append(InFlight(partition, job, frozenset(chunk), len(planned[0].states),
+                                            asyncio.ensure_future(self._write(*planned))))
         return len(chunk)
 
     async def _rescored(self, partition: int, job: RescoreJob, chunk: list[bytes]) -> dict[str, Pending]:

@@ -213,10 +213,13 @@ class InFlight:
 
     partition: int
     job: RescoreJob
-    size: int
+    keys: frozenset[bytes]
     rescored: int
     writes: "asyncio.Task[None] | None"
-    keys: frozenset[bytes] = frozenset()
+
+    @property
+    def size(self) -> int:
+        return len(self.keys)  # a job queues each key once, so a chunk's keys are distinct
 
 
 @dataclass(slots=True)

@@ -9,13 +9,11 @@ import pytest
 from stream_app.core import stored as codec
 from stream_app.core.fold import order_key
 from stream_app.core.model import OrderEvent
-from stream_app.core.segments import SegmentMap
 from stream_app.worker import control
 from stream_app.worker.messages import Msg
-from stream_app.worker.processor import Processor
 from stream_app.worker.rescore import MIN_CHUNK
-from tests.unit.worker.test_processor import (PARTITIONS, DictTable, TwinSinks, _dying_worker, assert_chains,
-                                              assert_equals_batch, drive, next_msgs, run, sample_events, to_msgs)
+from tests.unit.worker.test_processor import (PARTITIONS, TwinSinks, _dying_worker, assert_chains, assert_equals_batch,
+                                              drive, next_msgs, run)
 
 
 class SlowWrites(TwinSinks):
@@ -138,16 +136,12 @@ def test_a_slice_counts_the_writes_it_waits_for_in_the_cost_per_customer():
     flight. The pace that sizes the next slices' chunks counts that wait: timing only the decisions, which
     overlap the writes, would size chunks to the decisions and each slice would overrun its time by a
     chunk's writes, with the events behind it waiting."""
-    evs = sample_events(400, seed=4)
-    msgs = to_msgs(evs)
-    sinks = TimedWrites()
-    proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+    _, msgs, sinks, _, proc, nxt = _dying_worker(4, 400, TimedWrites())
     proc.rescore_slice, proc.rescore_depth = 0.0, 1  # a chunk after each batch, written before the next one
 
     async def go():
         await proc.process(msgs)
-        await proc.process([Msg(p, sum(1 for m in msgs if m.partition == p), control.CONTROL_KEY, sinks.recompute())
-                            for p in range(PARTITIONS)])
+        await proc.process([Msg(p, nxt[p], control.CONTROL_KEY, sinks.recompute()) for p in range(PARTITIONS)])
         for _ in range(8):  # the first chunk waits for nothing; the pace is a moving average
             await proc.process([])
         assert proc.jobs, "the rescore is still running"
@@ -178,13 +172,13 @@ def test_a_batch_waits_for_the_chunk_being_written_only_if_it_touches_its_custom
     """A slice leaves its last chunk being written. The next batch goes on meanwhile, unless it holds an
     event of one of that chunk's customers: then it waits, and its fold starts from the state the chunk
     writes, which would otherwise overwrite the event's in the Table."""
-    evs = sample_events(120, seed=5)
-    msgs = to_msgs(evs)
-    sinks = HeldWrites()
-    table = DictTable()
-    proc = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)
+    evs, msgs, sinks, table, proc, nxt = _dying_worker(5, 120, HeldWrites())
     proc.rescore_slice, proc.rescore_chunk, proc.rescore_depth = 0.0, 7, 1
-    nxt = {p: sum(1 for m in msgs if m.partition == p) for p in range(PARTITIONS)}
+
+    cid = ""  # the customer of the late order, chosen once the chunk is in flight
+
+    def folded() -> bool:
+        return order_key("late-order") in codec.decode(cid, table.get(cid.encode(), None)).state.orders
 
     async def go():
         sinks.go.set()
@@ -202,6 +196,7 @@ def test_a_batch_waits_for_the_chunk_being_written_only_if_it_touches_its_custom
             await asyncio.sleep(0)
         assert sinks.held == held + 1 and len(proc._in_flight) == 1
         flying = proc._in_flight[0].keys
+        nonlocal cid
         cid = sorted(flying)[0].decode() if touch else next(e.customer_id for e in evs
                                                              if e.customer_id.encode() not in flying)
         extra = [OrderEvent("order", cid, 1_700_000_000_000_000, "late-order", 12_345)]
@@ -210,7 +205,6 @@ def test_a_batch_waits_for_the_chunk_being_written_only_if_it_touches_its_custom
         for _ in range(50):
             await asyncio.sleep(0)
         assert not proc._in_flight[0].writes.done(), "the chunk is still being written"
-        folded = lambda: order_key("late-order") in codec.decode(cid, table.get(cid.encode(), None)).state.orders  # noqa: E731
         assert folded() is not touch, "a batch waits for the chunk being written exactly when it touches it"
         sinks.go.set()
         await batch
