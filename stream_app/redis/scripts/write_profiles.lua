@@ -53,15 +53,18 @@ for n = 1, #writes do
       if oseg and oseg ~= '' then redis.call('SREM', segment_head .. oseg, cid) end
       if seg ~= '' then redis.call('SADD', segment_head .. seg, cid) end
     end
-    local moved = 0
-    for i = 1, 4 do
-      if seg == '' then
-        moved = moved + redis.call('ZREM', KEYS[i], cid)
-      else
-        moved = moved + redis.call('ZADD', KEYS[i], 'CH', w[5 + i], cid)
+    -- the same events (seq) rank the same: a rescore's write leaves the four indexes as they are
+    if not (old[1] and tonumber(old[1]) == seq) then
+      local moved = 0
+      for i = 1, 4 do
+        if seg == '' then
+          moved = moved + redis.call('ZREM', KEYS[i], cid)
+        else
+          moved = moved + redis.call('ZADD', KEYS[i], 'CH', w[5 + i], cid)
+        end
       end
+      if moved > 0 then redis.call('INCR', KEYS[5]) end
     end
-    if moved > 0 then redis.call('INCR', KEYS[5]) end
   end
   if ps then  -- the profile now stored (none: nil) settles the announcement unless older than it
     local ss, sb = seq, bv
