@@ -120,6 +120,9 @@ class ProfileWrite:
 
     def scores(self) -> tuple[str, str, str, str] | None:
         """The four scores as the hash stores them (None: not scored)."""
+        t = self.fields
+        if t[:1] == ("r_score",) and t[2:7:2] == ("f_score", "m_score", "aov_score"):  # profile_fields' layout
+            return t[1], t[3], t[5], t[7]
         f = dict(zip(self.fields[::2], self.fields[1::2]))
         if "r_score" not in f:
             return None

@@ -30,12 +30,14 @@ def to_us(dt: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+@lru_cache(maxsize=1024)
 def format_us(us: int) -> str:
     """Epoch microseconds as RFC 3339 UTC with Z, seconds precision unless finer is needed.
 
     The date comes from a small cache of days and the time of day from arithmetic: a changed customer's
     profile and events carry three times, and building a datetime for each was a tenth of a rescore's
-    Python time.
+    Python time. Two of the three repeat across a flush's customers (its ``updated_at``, and a rescore's
+    ``occurred_at``, the boundaries' time), so the texts are memoised too.
     """
     seconds, frac = divmod(us, 1_000_000)
     day, second = divmod(seconds, 86_400)

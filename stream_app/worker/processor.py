@@ -232,11 +232,12 @@ class Processor:
             await self.refresh()  # a profile scored with boundaries this worker has not seen yet: catch up
         effects = Effects(dead=dead)
         written_in: list[int] = []  # the partition of each profile write, in order
+        updated_us = self.now_us()  # one write, one time: its customers' updated_at is formatted once
         for i, (p, r) in enumerate(zip(changed, profiles)):
             if i % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # a rescore chunk being written moves on to its next step meanwhile
             try:
-                planned = self._decide(p, r)
+                planned = self._decide(p, r, updated_us)
             except Exception as exc:
                 p, planned = self._isolate(p, r, dead, exc)
                 if p is None:
@@ -296,12 +297,12 @@ class Processor:
                 self.counters.stale += 1
                 self.ledger.distrust(partition)
 
-    def _decide(self, p: Pending, r: StoredProfile | None) -> Planned:
+    def _decide(self, p: Pending, r: StoredProfile | None, updated_us: int | None = None) -> Planned:
         """A changed customer's decision, its events encoded, then recorded in its state.
 
         Everything that can fail (scoring, formatting) runs before the state records the new scoring.
         """
-        decision = decide(p.stored, self._score(p), r)
+        decision = decide(p.stored, self._score(p, updated_us=updated_us), r)
         change = kafka_changes.record(decision.change) if decision.change is not None else None
         moves = audience_events.records(decision.moves)
         announce = None
@@ -364,8 +365,8 @@ class Processor:
         if self._failures_logged <= TRACEBACKS_LOGGED:
             log.warning("%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
 
-    def _score(self, p: Pending, totals: Totals | None = None) -> Scored:
-        return self.scorer.score(p.stored.state, self.bounds, p.cause, p.occurred_us, totals)
+    def _score(self, p: Pending, totals: Totals | None = None, updated_us: int | None = None) -> Scored:
+        return self.scorer.score(p.stored.state, self.bounds, p.cause, p.occurred_us, totals, updated_us)
 
     def settle(self, stored: Stored, totals: Totals | None = None) -> ProfileWrite | None:
         """A customer's profile under the current boundaries, recorded in its state, with no event published.

@@ -22,9 +22,10 @@ class Scorer:
         self.now_us = now_us
 
     def score(self, state: CustomerState, bounds: Boundaries, cause: str, occurred_us: int,
-              totals: Totals | None = None) -> Scored:
+              totals: Totals | None = None, updated_us: int | None = None) -> Scored:
         """``state`` scored against ``bounds``; ``cause`` and ``occurred_us`` say what changed it.
-        ``totals``: the state's, when the caller already has them (a bootstrap cut the boundaries from them)."""
+        ``totals``: the state's, when the caller already has them (a bootstrap cut the boundaries from them).
+        ``updated_us``: the write's wall-clock time, when the caller read it once for many customers."""
         totals = totals if totals is not None else state.totals()
         ranks = rank_values(totals)
         scores, segment, audiences = None, "", ()
@@ -34,7 +35,8 @@ class Scorer:
             audiences = tuple(self.membership(segment, scores, totals, ranks))
         return Scored(customer_id=state.customer_id, seq=state.seq, boundaries_version=bounds.version,
                       totals=totals, ranks=ranks, scores=scores, segment=segment, audiences=audiences,
-                      rules_fp=self.rules_fp, cause=cause, occurred_us=occurred_us, updated_us=self.now_us())
+                      rules_fp=self.rules_fp, cause=cause, occurred_us=occurred_us,
+                      updated_us=self.now_us() if updated_us is None else updated_us)
 
     def membership(self, segment: str, scores: Scores, totals: Totals, ranks: RankValues) -> list[str]:
         """The audiences of a profile. recency_days needs an as-of time the stream does not have: missing here."""

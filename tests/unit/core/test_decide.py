@@ -112,3 +112,16 @@ def test_the_state_records_the_decided_scoring():
     remember(st, d.scoring)
     assert (st.scores, st.segment, st.boundaries_version, st.ranks, st.audiences, st.rules_fp) == (
         Scores(3, 2, 4, 1), "loyal", 1, RANKS, ("a",), "fp")
+
+
+def test_a_writes_scores_read_the_same_in_any_field_order():
+    """ProfileWrite.scores() reads profile_fields' layout by position and any other layout by name."""
+    from stream_app.core.profile import ProfileWrite, profile_fields
+
+    fields = profile_fields(Scores(3, 2, 4, 1), TOTALS, RANKS, T)
+    pairs = list(zip(fields[::2], fields[1::2]))
+    shuffled = tuple(x for pair in reversed(pairs) for x in pair)
+    for f in (fields, shuffled):
+        assert ProfileWrite("c1", 1, 1, "loyal", RANKS, f).scores() == ("3", "2", "4", "1")
+    assert ProfileWrite("c1", 1, 1, "", (0, 0, 0, 0), ("updated_at", format_us(T))).scores() is None
+    assert ProfileWrite("c1", 1, 1, "x", RANKS, ("r_score", "5")).scores() == ("5", "", "", "")

@@ -232,10 +232,10 @@ def test_a_customer_that_cannot_be_scored_is_folded_again_without_the_record_to_
     record becomes a dead letter; the customer's events before and after it are kept."""
     real = Processor._score
 
-    def score(self, p):
+    def score(self, p, *args, **kwargs):
         if "poison" in p.stored.state.orders:
             raise OverflowError("cannot format")
-        return real(self, p)
+        return real(self, p, *args, **kwargs)
 
     monkeypatch.setattr(Processor, "_score", score)
     evs = sample_events(30)
