@@ -21,7 +21,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from stream_app.audiences.rules import AudienceRules
@@ -207,11 +207,8 @@ class Processor:
         for flight in self._in_flight:
             flying |= flight.keys
         if any(m.key in flying or control.is_control(m.key) for m in msgs):
-            try:
+            async with self._stopping_flights_on_failure():
                 await self._land()
-            except BaseException:
-                await self._land(failed=True)
-                raise
 
     async def _flush(self, pending: dict[str, Pending], dead: list[tuple[bytes | None, bytes]]) -> None:
         planned = await self._plan(pending, dead)
@@ -425,13 +422,10 @@ class Processor:
         # from here every customer holds these boundaries' scores or is queued (or is scored by its events)
         self.ledger.starting(m.partition, bounds)
         if self.rescore_slice is None:
-            try:
+            async with self._stopping_flights_on_failure():
                 while m.partition in self.jobs:
                     await self._collect(self.jobs[m.partition], m.partition, wait=True)
                     await self._rescore_chunk(m.partition, self.rescore_chunk)
-            except BaseException:
-                await self._land(failed=True)
-                raise
 
     async def rescore_step(self, seconds: float) -> None:
         """Rescore for about ``seconds``, a chunk of customers at a time, oldest job first.
@@ -451,7 +445,7 @@ class Processor:
         """
         deadline = time.perf_counter() + seconds
         busy, looked_at = 0.0, 0
-        try:
+        async with self._stopping_flights_on_failure():
             while self.jobs:
                 partition = await self._next_ready(deadline)
                 if partition is None:
@@ -465,9 +459,6 @@ class Processor:
             # the last chunks are still being written: the next batch waits for them only if it touches
             # their customers (_land_for), and the next slice's chunk when more than the depth would fly
             self.rescore_pace.took(busy, looked_at)
-        except BaseException:
-            await self._land(failed=True)
-            raise
 
     async def _next_ready(self, deadline: float) -> int | None:
         """The oldest job with customers queued or nothing left to wait for, after waiting for the queries
@@ -562,6 +553,16 @@ class Processor:
     def _writing(self, job: RescoreJob) -> int:
         """How many of the job's queued customers are in the chunks being written (the head of its queue)."""
         return sum(flight.size for flight in self._in_flight if flight.job is job)
+
+    @contextlib.asynccontextmanager
+    async def _stopping_flights_on_failure(self) -> AsyncIterator[None]:
+        """Whatever raises inside (a server fault, a cancellation) stops every chunk being written, as a
+        crash would, and leaves their customers queued for the retry (``_land(failed=True)``)."""
+        try:
+            yield
+        except BaseException:
+            await self._land(failed=True)
+            raise
 
     async def _land(self, failed: bool = False, keep: int = 0) -> None:
         """Wait for the chunks being written, oldest first, until ``keep`` are left; then each one's customers
