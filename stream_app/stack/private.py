@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import signal
 import socket
 from collections.abc import Iterator
@@ -23,16 +24,39 @@ from stream_app.stack import kafka, process, redis_server
 
 
 def free_port(pair: bool = False, start: int = 20000, end: int = 60000) -> int:
-    """A loopback port nothing listens on (and port + 1 too, with ``pair``), picked by the kernel."""
+    """A loopback port nothing listens on (and port + 1 too, with ``pair``), below the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` lies in its ephemeral range, which it also gives every
+    outgoing connection: between the pick and the broker's bind (a JVM start-up), a test's Kafka client
+    took the controller's port + 1 and the private stack failed to start. Ports below that range are only
+    ever taken by an explicit bind.
+    """
+    low = _ephemeral_low()
+    if low > start + 1000:  # a kernel whose ephemeral range starts lower leaves the whole range to chance
+        end = min(end, low)
+    rng = random.SystemRandom()
     for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not start <= port < end - 1:
-            continue
-        if not pair or not process.port_open("127.0.0.1", port + 1):
+        port = rng.randrange(start, end - 1)
+        if all(_bindable(p) for p in ((port, port + 1) if pair else (port,))):
             return port
     raise RuntimeError("no free loopback port pair found")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _ephemeral_low(default: int = 32768) -> int:
+    """The first port of the kernel's ephemeral range (Linux; elsewhere the IANA/Linux default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
 
 
 @dataclass
