@@ -74,6 +74,18 @@ class ProfileWriter:
         except NoScriptError:  # Redis restarted or flushed its script cache: every write is idempotent
             return await self._run(await self._load(), writes)
 
+    async def load(self, writes: list[ProfileWrite]) -> int:
+        """Write profiles into a deployment that holds none of them (a bootstrap), without judging them:
+        one script call per ``chunk`` customers adds each set's and rank index's members in one command.
+        Redis spent about 50 us a customer running the judging script, most of a 1M-customer load's time."""
+        if not writes:
+            return 0
+        source = scripts.source(scripts.LOAD_PROFILES)
+        replies = await self._in_trips(writes, self.chunk, lambda pipe, part: pipe.eval(
+            source, len(self._write_keys), *self._write_keys, *self._write_heads,
+            orjson.dumps([w.row() for w in part])))
+        return sum(int(r) for r in replies)
+
     async def announce(self, announced: list[tuple[str, Announced]]) -> None:
         """Record each customer's events before they are delivered (one round trip per batch)."""
         if not announced:

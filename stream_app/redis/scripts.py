@@ -14,6 +14,7 @@ from importlib.resources import files
 from stream_app.core.profile import WriteStatus
 
 WRITE_PROFILES = "write_profiles"
+LOAD_PROFILES = "load_profiles"
 READ_PROFILES = "read_profiles"
 ANNOUNCE = "announce"
 READ_CUTS = "read_cuts"
@@ -22,7 +23,7 @@ MARK_RESCORED = "mark_rescored"
 MARK_EPOCH = "mark_epoch"
 RESTORE_BOUNDARIES = "restore_boundaries"
 
-ALL = (WRITE_PROFILES, READ_PROFILES, ANNOUNCE, READ_CUTS, STORE_BOUNDARIES, MARK_RESCORED, MARK_EPOCH, RESTORE_BOUNDARIES)
+ALL = (WRITE_PROFILES, LOAD_PROFILES, READ_PROFILES, ANNOUNCE, READ_CUTS, STORE_BOUNDARIES, MARK_RESCORED, MARK_EPOCH, RESTORE_BOUNDARIES)
 
 
 def constants() -> str:

@@ -12,8 +12,9 @@ population, and writes what the worker group would have left behind:
   (compacted, one partition per orders partition) in the partition Kafka's
   partitioner gives the customer id on the orders topic, so a worker restores
   each customer where its events arrive;
-- the Redis profiles, segment and audience sets and rank index through the
-  worker's own Lua script (:class:`~stream_app.redis.profiles.ProfileWriter`);
+- the Redis profiles, segment and audience sets and rank index through a bulk
+  script that leaves what the worker's own script leaves in an empty deployment
+  (:meth:`~stream_app.redis.profiles.ProfileWriter.load`);
 - the boundaries, published by the leader's own code from that rank index
   (version 1), and every partition marked rescored to them.
 
@@ -25,8 +26,8 @@ No segment-change or audience events are published for the history.
 Killed midway: ``{prefix}:bootstrap`` says "in progress" from before the first
 write until after the last one, and a worker refuses to start while it does.
 Running the same command again redoes the load: every write is idempotent
-(changelog records are compacted by key and identical, the profile script
-treats an equal (seq, boundaries version) as done, the boundaries are the same).
+(changelog records are compacted by key and identical, a profile loaded again
+is written with the same values, the boundaries are the same).
 """
 
 from __future__ import annotations
@@ -289,9 +290,10 @@ class Settler:
         """The stored values and Redis writes of these customers."""
         stored: list[Stored] = []
         writes: list[ProfileWrite] = []
+        updated_us = int(time.time() * 1_000_000)  # a chunk's profiles are one write: one updated_at, formatted once
         for cid in customer_ids:
             st = Stored(self.states[cid])
-            w = self.processor.settle(st, self.totals[cid])
+            w = self.processor.settle(st, self.totals[cid], updated_us)
             if w is not None:
                 writes.append(w)
             stored.append(st)
@@ -487,7 +489,10 @@ def _hand_over(chunks: queue.Queue, item, writer: threading.Thread) -> bool:
 
 def _write_profiles(settings: Settings, chunks: queue.Queue, failed: list[BaseException],
                     stop_after: int | None) -> None:
-    """The writer thread: each queued chunk of profiles through the worker's script, until None."""
+    """The writer thread: each queued chunk of profiles through the bulk-load script, until None.
+
+    The deployment held nothing when the load began (``check_empty``), and a load run again after a kill
+    writes the same profiles, so nothing is there to judge a write against (``ProfileWriter.load``)."""
     async def run() -> None:
         client = connect.async_redis_client(settings)
         try:
@@ -495,9 +500,9 @@ def _write_profiles(settings: Settings, chunks: queue.Queue, failed: list[BaseEx
             done = 0
             while (writes := chunks.get()) is not None:
                 if stop_after is not None and done + len(writes) >= stop_after:
-                    await writer.write(writes[: stop_after - done])
+                    await writer.load(writes[: stop_after - done])
                     _stop(f"{stop_after:,} profiles")
-                await writer.write(writes)
+                await writer.load(writes)
                 done += len(writes)
         finally:
             await client.aclose()

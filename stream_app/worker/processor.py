@@ -365,14 +365,16 @@ class Processor:
     def _score(self, p: Pending, totals: Totals | None = None, updated_us: int | None = None) -> Scored:
         return self.scorer.score(p.stored.state, self.bounds, p.cause, p.occurred_us, totals, updated_us)
 
-    def settle(self, stored: Stored, totals: Totals | None = None) -> ProfileWrite | None:
+    def settle(self, stored: Stored, totals: Totals | None = None, updated_us: int | None = None
+               ) -> ProfileWrite | None:
         """A customer's profile under the current boundaries, recorded in its state, with no event published.
 
         How a bulk load of history (worker/bootstrap.py) leaves each customer: the state and the profile a
         flush would have left, so later events fold, score and compare exactly as in a replay. None: the
-        customer has no order, so no profile. ``totals``: the state's, when the caller already has them.
+        customer has no order, so no profile. ``totals``: the state's, when the caller already has them;
+        ``updated_us``: the write's time, when the caller read the clock once for many customers.
         """
-        decision = decide(stored, self._score(Pending(stored, Msg(-1, -1, None, None)), totals), None)
+        decision = decide(stored, self._score(Pending(stored, Msg(-1, -1, None, None)), totals, updated_us), None)
         if decision.scoring is not None:
             remember(stored, decision.scoring)
         return decision.write
