@@ -63,7 +63,8 @@ def read_jsonl(path: str, now_us: int | None = None) -> EventFrame | None:
         return None
     columns = {c: np.concatenate([p[c] for p in parts]) if parts else np.empty(0, object) for c in [*COLUMNS, "line"]}
     lines = columns.pop("line").astype(np.int64)
-    df = pd.DataFrame({c: columns[c] for c in COLUMNS})
+    # object columns stay object: pandas would infer Arrow-backed strings that normalise() turns back
+    df = pd.DataFrame({c: pd.Series(columns[c], dtype=columns[c].dtype, copy=False) for c in COLUMNS})
     frame = EventFrame(normalise(df), str(path))
     frame.records = lines
     frame.line_of = int  # records are line numbers, as the line-by-line reader gives them
