@@ -102,7 +102,7 @@ def _columns(first_line: int, lines: list[bytes], whole: bytes, now_us: int, oth
     """The frame columns of a block of lines (plus "line"), or None when a line is not an event parse() accepts.
 
     orjson parses every line (it is the judge of what is JSON, as line by line); the field values are taken
-    from Arrow's parse of the block when it has the same shape (:func:`_arrow_fields`), which spares a
+    from Arrow's parse of the block when it has the same shape (:func:`_arrow_table`), which spares a
     Python lookup per field and row, and from orjson's objects otherwise.
     """
     numbers = [i for i, raw in enumerate(lines, first_line) if raw.strip()]
@@ -116,29 +116,38 @@ def _columns(first_line: int, lines: list[bytes], whole: bytes, now_us: int, oth
     if not all(type(o) is dict for o in objs):
         return None
     lim = limits()
-    arrow = _arrow_fields(whole, n)
-    if arrow is not None:
-        get = arrow
+    table = _arrow_table(whole, n)
+    if table is not None:
+        get = _arrow_getter(table, n)
         no_other_fields = np.ones(n, bool)  # Arrow's columns are all vouched fields
+
+        def strings(name: str, test, optional: bool = False) -> tuple[np.ndarray, np.ndarray]:
+            return _distinct_arrow(table, name, n, test, optional)
     else:
         def get(name: str) -> list:
             return [o.get(name, _ABSENT) for o in objs]
 
         no_other_fields = np.fromiter((o.keys().isdisjoint(other_fields) for o in objs), bool, n)
 
-    kinds = np.array(get("type"), dtype=object)
+        def strings(name: str, test, optional: bool = False) -> tuple[np.ndarray, np.ndarray]:
+            return _distinct_strings(get(name), test, optional)
+
+    kinds, _ = strings("type", lambda v: True)
     is_order, is_return = kinds == ORDER, kinds == RETURN
     ok = (is_order | is_return) & no_other_fields
 
-    customer_ids, ids_ok = _distinct_strings(get("customer_id"), lambda v: lim.customer_id.fullmatch(v) is not None)
+    customer_ids, ids_ok = strings("customer_id", lambda v: lim.customer_id.fullmatch(v) is not None)
     ok &= ids_ok
 
     occurred, times_ok = _times(get("occurred_at"))
     ok &= times_ok & (occurred >= lim.earliest_us) & (occurred <= now_us + lim.future_tolerance_us)
 
-    order_ids = get("order_id")
     shortest, longest = lim.order_id_length
-    ok &= np.fromiter((type(v) is str and shortest <= len(v) <= longest for v in order_ids), bool, n)
+    if table is not None:  # nearly every order id is distinct: their lengths are counted in C++
+        order_ids, order_ids_ok = _lengths_arrow(table, "order_id", n, shortest, longest)
+    else:
+        order_ids, order_ids_ok = strings("order_id", lambda v: shortest <= len(v) <= longest)
+    ok &= order_ids_ok
 
     amounts = get("amount")
     numeric = np.fromiter((type(v) is int or type(v) is float for v in amounts), bool, n)
@@ -150,12 +159,11 @@ def _columns(first_line: int, lines: list[bytes], whole: bytes, now_us: int, oth
     ok &= numeric & (cents / 100 == value) & (cents >= low) & (cents <= high)
     ok &= np.where(is_order, cents >= 0, cents <= 0)
 
-    currency, currency_ok = _distinct_strings(get("currency"), lambda v: lim.currency.fullmatch(v) is not None,
-                                              optional=True)
+    currency, currency_ok = strings("currency", lambda v: lim.currency.fullmatch(v) is not None, optional=True)
     ok &= currency_ok
     texts = {}
     for name, most in lim.text_length.items():
-        texts[name], text_ok = _distinct_strings(get(name), lambda v, most=most: len(v) <= most, optional=True)
+        texts[name], text_ok = strings(name, lambda v, most=most: len(v) <= most, optional=True)
         ok &= text_ok
     categories, categories_ok = _categories(get("categories"), lim)
     ok &= categories_ok
@@ -163,7 +171,7 @@ def _columns(first_line: int, lines: list[bytes], whole: bytes, now_us: int, oth
     cols = {
         "type": kinds,
         "customer_id": customer_ids,
-        "order_id": np.array(order_ids, dtype=object),
+        "order_id": order_ids,
         "occurred_us": occurred,
         "amount_cents": np.where(ok, cents, 0).astype(np.int64),
         "orders": np.zeros(n, np.int64),
@@ -195,8 +203,8 @@ def _arrow_types() -> dict:
             "categories": (pa.list_(pa.string()), pa.list_(pa.large_string()))}
 
 
-def _arrow_fields(whole: bytes, n: int):
-    """``get(name)`` over Arrow's parse of the block, or None when it may differ from orjson's objects.
+def _arrow_table(whole: bytes, n: int):
+    """Arrow's parse of the block, or None when it may differ from orjson's objects.
 
     Arrow is used only where its values are orjson's: the block has no ``null`` (Arrow cannot tell a null
     from an absent field, which the validator can), every column is a vouched field of the expected type,
@@ -215,7 +223,11 @@ def _arrow_fields(whole: bytes, n: int):
     types = _arrow_types()
     if table.num_rows != n or any(f.name not in types or f.type not in types[f.name] for f in table.schema):
         return None
+    return table
 
+
+def _arrow_getter(table, n: int):
+    """``get(name)``: a column of Arrow's parse as a list, ``_ABSENT`` where the field is."""
     def get(name: str) -> list:
         if name not in table.column_names:
             return [_ABSENT] * n
@@ -232,6 +244,43 @@ def _cell(event, name: str):
         value = getattr(event, name)
         return MISSING_TIME if value is None else value
     return getattr(event, name)
+
+
+def _distinct_arrow(table, name: str, n: int, test, optional: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_distinct_strings` of a string column of Arrow's parse, the distinct values found by Arrow
+    (in C++: no Python string per row until the column is built). A null is an absent field."""
+    import pyarrow.compute as pc
+
+    column = np.empty(n, dtype=object)
+    column[:] = None
+    if name not in table.column_names:
+        return column, np.full(n, optional)
+    encoded = pc.dictionary_encode(table.column(name).combine_chunks())  # one dictionary for the block
+    uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy()
+    passes = np.fromiter((bool(test(u)) for u in uniques), bool, len(uniques))
+    has = codes >= 0
+    if len(uniques):
+        column[has] = uniques[codes[has]]
+    ok = np.zeros(n, bool)
+    ok[has] = passes[codes[has]]
+    if optional:
+        ok |= ~has
+    return column, ok
+
+
+def _lengths_arrow(table, name: str, n: int, shortest: int, longest: int) -> tuple[np.ndarray, np.ndarray]:
+    """(column, passes) of a required string column of Arrow's parse whose values must be ``shortest`` to
+    ``longest`` characters (code points, as Python's len counts them)."""
+    import pyarrow.compute as pc
+
+    if name not in table.column_names:
+        column = np.empty(n, dtype=object)
+        column[:] = None
+        return column, np.zeros(n, bool)
+    values = table.column(name).combine_chunks()
+    lengths = pc.fill_null(pc.utf8_length(values), -1).to_numpy()
+    return values.to_numpy(zero_copy_only=False), (lengths >= shortest) & (lengths <= longest)
 
 
 def _distinct_strings(values: list, test, optional: bool = False) -> tuple[np.ndarray, np.ndarray]:
