@@ -130,10 +130,17 @@ def decide(stored: Stored, scored: Scored, redis_profile: StoredProfile | None) 
             aov_cents=rank_aov(write.ranks) if ranked else None, boundaries_version=write.boundaries_version,
             version=version, occurred_us=scored.occurred_us)
         for audience, action in audience_diff(seen_audiences, write.audiences))
-    scoring = Scoring(scores=scored.scores, segment=write.segment or None,
-                      boundaries_version=write.boundaries_version, ranks=write.ranks if ranked else None,
-                      audiences=write.audiences, rules_fp=scored.rules_fp)
-    return Decision(status, write, change, moves, scoring, redis_profile.pending if redis_profile is not None else None)
+    return Decision(status, write, change, moves, recorded(write, scored),
+                    redis_profile.pending if redis_profile is not None else None)
+
+
+def recorded(write: ProfileWrite, scored: Scored) -> Scoring:
+    """What the customer's state records once ``write`` (of ``scored``) is decided: one definition for
+    :func:`decide` and for a bulk load, which writes into an empty Redis and so needs no decision."""
+    return Scoring(scores=scored.scores, segment=write.segment or None,
+                   boundaries_version=write.boundaries_version,
+                   ranks=write.ranks if scored.scores is not None else None, audiences=write.audiences,
+                   rules_fp=scored.rules_fp)
 
 
 def profile_write(stored: Stored, scored: Scored) -> ProfileWrite | None:

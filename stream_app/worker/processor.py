@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from stream_app.audiences.rules import AudienceRules
 from stream_app.core import stored as codec
-from stream_app.core.decide import Decision, Scored, decide, seen_scores
+from stream_app.core.decide import Decision, Scored, decide, profile_write, recorded, seen_scores
 from stream_app.core.fold import CustomerState, apply
 from stream_app.core.model import OrderEvent, Totals
 from stream_app.core.movers import Interval
@@ -373,11 +373,16 @@ class Processor:
         flush would have left, so later events fold, score and compare exactly as in a replay. None: the
         customer has no order, so no profile. ``totals``: the state's, when the caller already has them;
         ``updated_us``: the write's time, when the caller read the clock once for many customers.
+
+        Redis holds nothing for the customer, so :func:`decide` would write ``profile_write``'s profile as it
+        is and build the events of a first scoring, which nobody publishes: this takes the write and what
+        the state records (``recorded``) without them (a sixth of a 1M-customer load's scoring time).
         """
-        decision = decide(stored, self._score(Pending(stored, Msg(-1, -1, None, None)), totals, updated_us), None)
-        if decision.scoring is not None:
-            remember(stored, decision.scoring)
-        return decision.write
+        scored = self.scorer.score(stored.state, self.bounds, "order", 0, totals, updated_us)
+        write = profile_write(stored, scored)
+        if write is not None:
+            remember(stored, recorded(write, scored))
+        return write
 
     async def _control(self, m: Msg) -> None:
         """A control record: a trigger naming a boundaries version. The boundaries come from the record the

@@ -104,3 +104,27 @@ def test_a_profile_writer_that_fails_stops_the_load_with_its_error():
     with pytest.raises(redis.exceptions.ConnectionError):
         _score_into_redis(nobody, settler, result, Progress(quiet=True), None)
     assert result.scored < len(many)  # it stopped scoring, not ran to the end
+
+
+@pytest.mark.parametrize("seed", [2, 9])
+def test_settle_is_the_decision_against_an_empty_redis(seed):
+    """Processor.settle skips decide(), whose profile write and recorded scoring it must still equal."""
+    from stream_app.core.decide import decide
+    from stream_app.core.profile import WriteStatus
+    from stream_app.core.stored import Stored, remember
+
+    states = fold_history(_with_snapshots(sample_events(60, seed)), BootstrapResult())
+    proc = _processor(TwinSinks(), DictTable())
+    proc.offer(boundaries_of({cid: s.totals() for cid, s in states.items()}, version=1))
+    for cid, state in sorted(states.items()):
+        settled, decided = Stored(state), codec.decode(cid, codec.encode(Stored(state)))
+        write = proc.settle(settled, updated_us=1_700_000_000_000_000)
+        decision = decide(decided, proc.scorer.score(decided.state, proc.bounds, "order", 0,
+                                                     updated_us=1_700_000_000_000_000), None)
+        assert write == decision.write
+        if write is None:
+            assert decision.scoring is None and settled == decided
+            continue
+        assert decision.status is WriteStatus.WRITTEN
+        remember(decided, decision.scoring)
+        assert settled == decided
