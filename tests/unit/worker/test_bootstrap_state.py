@@ -102,7 +102,7 @@ def test_a_profile_writer_that_fails_stops_the_load_with_its_error():
     nobody = Settings(redis_url="redis://127.0.0.1:9/0")  # the discard port: nothing answers
     result = BootstrapResult()
     with pytest.raises(redis.exceptions.ConnectionError):
-        _score_into_redis(nobody, settler, result, Progress(quiet=True), None)
+        _score_into_redis(nobody, settler, result, Progress(quiet=True), None, 4)
     assert result.scored < len(many)  # it stopped scoring, not ran to the end
 
 
