@@ -34,7 +34,7 @@ class WriteStatus(IntEnum):
     KEPT = 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as core/decide.py's messages: built for every decided customer
 class Announced:
     """A customer's events in doubt: recorded in Redis before they are delivered, dropped by the profile
     write that follows them (same Lua call).
@@ -67,7 +67,7 @@ class Announced:
                    tuple(audiences), tuple(c.encode() for c in changes), tuple(a.encode() for a in moves))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as core/decide.py's messages: built for every decided customer
 class StoredProfile:
     """What Redis holds for a customer: the last profile written and, if a worker died between delivering
     a decision's events and writing its profile, that decision's announcement.
@@ -90,7 +90,7 @@ class StoredProfile:
         return StoredProfile(p.seq, p.boundaries_version, p.segment, p.scores, p.audiences)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as core/decide.py's messages: built for every decided customer
 class ProfileWrite:
     """One customer's new profile; ``segment`` '' means "no longer scored" (leaves the index)."""
 

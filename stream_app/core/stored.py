@@ -121,7 +121,7 @@ def decode_scoring(raw: bytes) -> tuple[Scores | None, str | None, int, RankValu
     return (Scores(*sc) if sc is not None else None, v[8], v[9], ranks, v[12] if len(v) > 12 else "")  # type: ignore[return-value]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as core/decide.py's messages: built for every decided customer
 class Scoring:
     """What a customer's state records of the profile it last wrote to Redis (a rescore compares against it)."""
 
