@@ -55,7 +55,7 @@ class OrderEvent:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as core/decide.py's messages: a rescore builds several per customer
 class Scores:
     """The four quintile scores of one customer (1-5 each)."""
 
