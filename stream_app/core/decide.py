@@ -27,10 +27,10 @@ from stream_app.core.timeutil import format_us
 #: the rank values of a profile that leaves the index (no longer scored)
 UNRANKED = (0, 0, 0, 0)
 
-#: The messages of a decision are built for every changed customer and never changed afterwards, but are not
-#: frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, three times the cost of a
-#: plain one, and a rescored customer's decision builds about 70 fields (unfrozen, deciding it takes a fifth
-#: less time).
+# The messages of a decision are built for every changed customer and never changed afterwards, but are not
+# frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, three times the cost of a
+# plain one, and a rescored customer's decision builds about 70 fields (unfrozen, deciding it takes a fifth
+# less time).
 
 
 @dataclass(slots=True)

@@ -412,7 +412,7 @@ def _bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | Non
             asyncio.run(_publish_boundaries(settings, bounds, rules_fp, partitions))
             print_(f"scored and wrote {result.scored:,} profiles, the rank index and boundaries v{version} to Redis")
             left = None if stop_after is None else max(1, stop_after - result.scored)
-            asyncio.run(_write_changelog(settings, records, partitions, progress, left))
+            asyncio.run(_write_changelog(settings, records, progress, left))
             del records
             print_(f"wrote {len(stored):,} customer states to {changelog_topic(settings)} ({partitions} partitions)")
             client.set(bootstrap_key(p), orjson.dumps({**doc, "state": DONE, "customers": len(stored),
@@ -571,8 +571,8 @@ def _stop(what: str) -> None:
     os._exit(137)
 
 
-async def _write_changelog(settings: Settings, records: list[ChangelogRecord], partitions: int,
-                           progress: Progress, stop_after: int | None) -> None:
+async def _write_changelog(settings: Settings, records: list[ChangelogRecord], progress: Progress,
+                           stop_after: int | None) -> None:
     """Every customer's Table record, in batches per partition."""
     topic = changelog_topic(settings)
     producer = connect.aiokafka_producer(settings, acks="all", linger_ms=20, max_batch_size=1 << 20,
