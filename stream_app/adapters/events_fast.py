@@ -251,21 +251,13 @@ def _distinct_arrow(table, name: str, n: int, test, optional: bool = False) -> t
     (in C++: no Python string per row until the column is built). A null is an absent field."""
     import pyarrow.compute as pc
 
-    column = np.empty(n, dtype=object)
-    column[:] = None
     if name not in table.column_names:
-        return column, np.full(n, optional)
+        return _nones(n), np.full(n, optional)
     encoded = pc.dictionary_encode(table.column(name).combine_chunks())  # one dictionary for the block
-    uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
     codes = pc.fill_null(encoded.indices, -1).to_numpy()
-    passes = np.fromiter((bool(test(u)) for u in uniques), bool, len(uniques))
-    has = codes >= 0
-    if len(uniques):
-        column[has] = uniques[codes[has]]
-    ok = np.zeros(n, bool)
-    ok[has] = passes[codes[has]]
+    column, ok = _from_codes(codes, np.asarray(encoded.dictionary.to_pylist(), dtype=object), test)
     if optional:
-        ok |= ~has
+        ok |= codes < 0
     return column, ok
 
 
@@ -275,9 +267,7 @@ def _lengths_arrow(table, name: str, n: int, shortest: int, longest: int) -> tup
     import pyarrow.compute as pc
 
     if name not in table.column_names:
-        column = np.empty(n, dtype=object)
-        column[:] = None
-        return column, np.zeros(n, bool)
+        return _nones(n), np.zeros(n, bool)
     values = table.column(name).combine_chunks()
     lengths = pc.fill_null(pc.utf8_length(values), -1).to_numpy()
     return values.to_numpy(zero_copy_only=False), (lengths >= shortest) & (lengths <= longest)
@@ -286,19 +276,31 @@ def _lengths_arrow(table, name: str, n: int, shortest: int, longest: int) -> tup
 def _distinct_strings(values: list, test, optional: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(column, passes) for a string field: ``test`` is asked once per distinct string; an absent optional
     field passes and becomes None; anything that is not a string fails (parse() will say why)."""
-    n = len(values)
     strings = [v if type(v) is str else None for v in values]
     codes, uniques = pd.factorize(np.array(strings, dtype=object), use_na_sentinel=True)
+    column, ok = _from_codes(codes, np.asarray(uniques, dtype=object), test)
+    if optional:
+        ok |= np.fromiter((v is _ABSENT for v in values), bool, len(values))
+    return column, ok
+
+
+def _from_codes(codes: np.ndarray, uniques: np.ndarray, test) -> tuple[np.ndarray, np.ndarray]:
+    """(column, passes) of a factorized string column (code -1: no string there, which fails): ``test`` is
+    asked once per distinct value."""
     passes = np.fromiter((bool(test(u)) for u in uniques), bool, len(uniques))
+    column = _nones(len(codes))
+    has = codes >= 0
+    if len(uniques):
+        column[has] = uniques[codes[has]]
+    ok = np.zeros(len(codes), bool)
+    ok[has] = passes[codes[has]]
+    return column, ok
+
+
+def _nones(n: int) -> np.ndarray:
     column = np.empty(n, dtype=object)
     column[:] = None
-    has = codes >= 0
-    column[has] = uniques.astype(object)[codes[has]] if len(uniques) else None
-    ok = np.zeros(n, bool)
-    ok[has] = passes[codes[has]]
-    if optional:
-        ok |= np.fromiter((v is _ABSENT for v in values), bool, n)
-    return column, ok
+    return column
 
 
 def _categories(values: list, lim) -> tuple[np.ndarray, np.ndarray]:
