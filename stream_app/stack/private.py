@@ -42,6 +42,15 @@ def free_port(pair: bool = False, start: int = 20000, end: int = 60000) -> int:
     raise RuntimeError("no free loopback port pair found")
 
 
+def stack_ports() -> tuple[int, int]:
+    """A Kafka port whose successor (its controller) is free too, and a Redis port apart from both: each pick
+    only checks that nothing listens yet, so the second must not land on the first pair."""
+    kafka_port = free_port(pair=True)
+    while (redis_port := free_port()) in (kafka_port, kafka_port + 1):
+        pass
+    return kafka_port, redis_port
+
+
 def _bindable(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -122,7 +131,7 @@ def private_stack(run_dir: Path, echo=print) -> Iterator[PrivateStack]:
     from stream_app import stack
 
     base = load()
-    kafka_port, redis_port = free_port(pair=True), free_port()
+    kafka_port, redis_port = stack_ports()
     settings = dataclasses.replace(base, kafka_bootstrap=f"127.0.0.1:{kafka_port}",
                                    redis_url=f"redis://127.0.0.1:{redis_port}/0", run_dir=Path(run_dir))
     st = PrivateStack(settings, echo)

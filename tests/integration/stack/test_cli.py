@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -21,33 +20,16 @@ import pytest
 
 from stream_app.settings import load
 from stream_app.stack import kafka, process, redis_server
+from stream_app.stack.private import stack_ports
 
 pytestmark = pytest.mark.integration
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_ports() -> tuple[int, int]:
-    """A Kafka port whose successor (the controller) is free too, and a Redis port."""
-    rng = random.Random()
-    while True:
-        k, r = rng.randrange(20000, 30000, 2), rng.randrange(30001, 32000)
-        if _free(k) and _free(k + 1) and _free(r):
-            return k, r
 
 
 class Stack:
     """Runs `rfm-stream stack ...` in a subprocess against an isolated stack."""
 
     def __init__(self, tmp: Path) -> None:
-        kafka_port, redis_port = _free_ports()
+        kafka_port, redis_port = stack_ports()
         self.kafka_port = kafka_port
         self.bootstrap = f"127.0.0.1:{kafka_port}"
         self.redis_url = f"redis://127.0.0.1:{redis_port}/0"

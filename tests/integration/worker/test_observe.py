@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -22,16 +21,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from stream_app.stack.private import free_port
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "out" / "test-artifacts"
 WIDTH, HEIGHT = 1400, 1600
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
