@@ -79,15 +79,30 @@ def encode(stored: Stored) -> bytes:
     )).tobytes()
 
 
+def parse(raw: bytes) -> list:
+    """A Table value's fields, not yet a :class:`Stored`: a rescore reads what :func:`scoring_of` needs from
+    them and builds the state (:func:`from_fields`) only for the customers it changes."""
+    return orjson.loads(raw)
+
+
 def decode(customer_id: str, raw: bytes) -> Stored:
-    v = orjson.loads(raw)
-    if v[0] not in (1, FORMAT):
+    return from_fields(customer_id, orjson.loads(raw))
+
+
+def from_fields(customer_id: str, v: list) -> Stored:
+    """The state of a parsed Table value (:func:`parse`)."""
+    if v[0] == FORMAT:  # today's keys are strings already: no call per fact
+        orders = {k: tuple(f) for k, f in v[1].items()}
+        returns = {k: tuple(f) for k, f in v[2].items()}
+    elif v[0] == 1:  # a format 1 state is read into today's keys
+        orders = {order_key(k): tuple(f) for k, f in v[1].items()}
+        returns = {order_key(k): tuple(f) for k, f in v[2].items()}
+    else:
         raise ValueError(f"unknown state format {v[0]!r} for customer {customer_id}")
-    key = order_key if v[0] == 1 else str  # a format 1 state is read into today's keys
     state = CustomerState(
         customer_id,
-        orders={key(k): tuple(f) for k, f in v[1].items()},  # type: ignore[misc]
-        returns={key(k): tuple(f) for k, f in v[2].items()},  # type: ignore[misc]
+        orders=orders,  # type: ignore[arg-type]
+        returns=returns,  # type: ignore[arg-type]
         snapshot=tuple(v[3]) if v[3] is not None else None,  # type: ignore[arg-type]
         categories=cap_categories(set(v[4])),
         seq=v[5],
@@ -113,9 +128,9 @@ def as_written(stored: Stored) -> StoredProfile:
     return StoredProfile(stored.state.seq, stored.boundaries_version, stored.segment, scores, stored.audiences)
 
 
-def decode_scoring(raw: bytes) -> tuple[Scores | None, str | None, int, RankValues | None, str]:
-    """Only what a rescore needs (scores, segment, boundaries version, rank values, rules fingerprint)."""
-    v = orjson.loads(raw)
+def scoring_of(v: list) -> tuple[Scores | None, str | None, int, RankValues | None, str]:
+    """Only what a rescore needs of a parsed Table value: scores, segment, boundaries version, rank values,
+    rules fingerprint."""
     sc = v[7]
     ranks = tuple(v[10]) if v[10] is not None else None
     return (Scores(*sc) if sc is not None else None, v[8], v[9], ranks, v[12] if len(v) > 12 else "")  # type: ignore[return-value]

@@ -28,10 +28,10 @@ from stream_app.audiences.rules import AudienceRules
 from stream_app.core import stored as codec
 from stream_app.core.decide import Decision, Scored, decide, profile_write, recorded, seen_scores
 from stream_app.core.fold import CustomerState, apply
-from stream_app.core.model import OrderEvent, Totals
+from stream_app.core.model import OrderEvent, Scores, Totals
 from stream_app.core.movers import Interval
 from stream_app.core.profile import Announced, ProfileWrite, StoredProfile, WriteStatus
-from stream_app.core.scoring import Boundaries
+from stream_app.core.scoring import Boundaries, RankValues
 from stream_app.core.segments import SegmentMap
 from stream_app.core.stored import Stored, remember
 from stream_app.core.validate import decode as decode_event
@@ -66,6 +66,9 @@ class Pending:
     occurred_us: int = 0
     #: the records folded into ``stored`` in this batch: to find the one to blame if the customer cannot be scored
     events: list[tuple[Msg, OrderEvent]] = field(default_factory=list)
+    #: a rescore's scoring of the state's recorded rank values (``sort_out``): reused when the customer is
+    #: scored with the same boundaries and its totals still rank so
+    known: tuple[Boundaries, RankValues, Scores] | None = None
 
 
 @dataclass(slots=True)
@@ -363,7 +366,8 @@ class Processor:
             log.warning("%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
 
     def _score(self, p: Pending, updated_us: int | None = None) -> Scored:
-        return self.scorer.score(p.stored.state, self.bounds, p.cause, p.occurred_us, updated_us=updated_us)
+        return self.scorer.score(p.stored.state, self.bounds, p.cause, p.occurred_us, updated_us=updated_us,
+                                 known=p.known)
 
     def settle(self, stored: Stored, totals: Totals | None = None, updated_us: int | None = None
                ) -> ProfileWrite | None:
@@ -538,19 +542,19 @@ class Processor:
         for key, exc in sorted_out.failed:  # one unreadable state must not stop the partition's rescore
             self.counters.failed += 1
             self._log_failure(f"customer {key!r} cannot be rescored", exc)
-        pending = {cid: Pending(stored, m, changed=True, cause="rescore", occurred_us=computed_us)
-                   for cid, stored in sorted_out.changed}
+        pending = {cid: Pending(stored, m, changed=True, cause="rescore", occurred_us=computed_us,
+                                known=(bounds, ranks, new)) for cid, stored, ranks, new in sorted_out.changed}
         # unchanged by the boundaries, but Redis may differ: anyone's in an untrusted partition (rescore.py), a
         # customer in doubt in a trusted one (its write failed midway, maybe after Redis applied it)
         trusted = self.ledger.trusted(partition)
         unchanged = [u for u in sorted_out.unchanged if not trusted or u[0] in self._in_doubt]
         ids = [u[0] for u in unchanged]
         self.counters.compared += len(ids)
-        for (cid, raw, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids) if ids else []):
+        for (cid, fields, new, segment), r in zip(unchanged, await self.sinks.read_profiles(ids) if ids else []):
             # a dead worker's announcement in doubt is repaired too: its events are delivered again
             seen = r.published() if r is not None else None
             if seen is not None and (r.pending is not None or (seen.segment, seen_scores(seen)) != (segment, new)):
-                pending[cid] = Pending(codec.decode(cid, raw), m, changed=True, cause="rescore",
+                pending[cid] = Pending(codec.from_fields(cid, fields), m, changed=True, cause="rescore",
                                        occurred_us=computed_us)
                 self.counters.repaired += 1
             else:

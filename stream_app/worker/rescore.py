@@ -43,7 +43,7 @@ from stream_app.core import movers
 from stream_app.core.movers import Interval
 from stream_app.core import stored as codec
 from stream_app.core.model import Scores
-from stream_app.core.scoring import Boundaries
+from stream_app.core.scoring import Boundaries, RankValues
 from stream_app.core.stored import Stored
 from stream_app.worker import control
 from stream_app.worker.messages import Msg
@@ -226,8 +226,9 @@ class InFlight:
 class SortedOut:
     """A chunk of a rescore: who the new boundaries change, who they leave as they are, who cannot be read."""
 
-    changed: list[tuple[str, Stored]] = field(default_factory=list)
-    unchanged: list[tuple[str, bytes, Scores, str | None]] = field(default_factory=list)  # id, state, scores, segment
+    #: id, state, and the rank values it records with their scores under the rescore's boundaries
+    changed: list[tuple[str, Stored, RankValues, Scores]] = field(default_factory=list)
+    unchanged: list[tuple[str, list, Scores, str | None]] = field(default_factory=list)  # id, parsed state, scores, segment
     failed: list[tuple[bytes, Exception]] = field(default_factory=list)
 
 
@@ -243,15 +244,16 @@ def sort_out(states: Iterable[tuple[bytes, bytes | None]], bounds: Boundaries, s
         try:
             if raw is None:
                 continue
-            scores, segment, bv, ranks, fp = codec.decode_scoring(raw)
+            v = codec.parse(raw)  # parsed once: a changed customer's state is built from the same fields
+            scores, segment, bv, ranks, fp = codec.scoring_of(v)
             if ranks is None or bv >= bounds.version:
                 continue
             cid = key.decode()
             new = bounds.score_values(cid, ranks)
             if new == scores and segment_of(new.r, new.f) == segment and fp == rules_fp:
-                out.unchanged.append((cid, raw, new, segment))  # audiences depend on the profile and rules only
+                out.unchanged.append((cid, v, new, segment))  # audiences depend on the profile and rules only
             else:
-                out.changed.append((cid, codec.decode(cid, raw)))  # inside the guard: a state can fail here
+                out.changed.append((cid, codec.from_fields(cid, v), ranks, new))  # inside the guard: it can fail
         except Exception as exc:
             out.failed.append((key, exc))
     return out

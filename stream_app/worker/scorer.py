@@ -22,15 +22,21 @@ class Scorer:
         self.now_us = now_us
 
     def score(self, state: CustomerState, bounds: Boundaries, cause: str, occurred_us: int,
-              totals: Totals | None = None, updated_us: int | None = None) -> Scored:
+              totals: Totals | None = None, updated_us: int | None = None,
+              known: tuple[Boundaries, RankValues, Scores] | None = None) -> Scored:
         """``state`` scored against ``bounds``; ``cause`` and ``occurred_us`` say what changed it.
         ``totals``: the state's, when the caller already has them (a bootstrap cut the boundaries from them).
-        ``updated_us``: the write's wall-clock time, when the caller read it once for many customers."""
+        ``updated_us``: the write's wall-clock time, when the caller read it once for many customers.
+        ``known``: scores the caller already took of some rank values under some boundaries (a rescore
+        sorting its chunk out), used when both are these."""
         totals = totals if totals is not None else state.totals()
         ranks = rank_values(totals)
         scores, segment, audiences = None, "", ()
         if ranks is not None:
-            scores = bounds.score_values(state.customer_id, ranks)
+            if known is not None and known[0] is bounds and known[1] == ranks:
+                scores = known[2]
+            else:
+                scores = bounds.score_values(state.customer_id, ranks)
             segment = self.segments.segment(scores.r, scores.f)
             audiences = tuple(self.membership(segment, scores, totals, ranks))
         return Scored(customer_id=state.customer_id, seq=state.seq, boundaries_version=bounds.version,

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from aiokafka.partitioner import DefaultPartitioner  # what Faust's producer uses
 
-from stream_app.core.fold import CustomerState, apply
+from stream_app.core.fold import CustomerState, apply, order_key
 from stream_app.core.model import OrderEvent, Scores, Totals
 from stream_app.core.quintiles import Cuts
 from stream_app.core.scoring import Boundaries
@@ -46,7 +46,22 @@ def test_encode_decode_round_trip(evs, offset):
     back = codec.decode("c1", codec.encode(stored))
     assert back == stored
     assert back.state.totals() == stored.state.totals()
-    assert codec.decode_scoring(codec.encode(stored)) == (stored.scores, "loyal", 7, (5, 1, 100, 100), "")
+    assert codec.scoring_of(codec.parse(codec.encode(stored))) == (stored.scores, "loyal", 7, (5, 1, 100, 100), "")
+
+
+def test_a_format_1_state_reads_into_todays_order_keys_and_an_unknown_format_is_refused():
+    long_id = "x" * 200  # format 1 kept raw order ids, however long
+    v1 = [1, {long_id: [5, 100, "web"], "a": [6, 50, None]}, {long_id: [7, -20, None]}, None, ["k"], 3, 9,
+          [1, 2, 3, 4], "loyal", 7, [6, 2, 130, 65], ["vip"], "fp"]
+    stored = codec.decode("c1", orjson.dumps(v1))
+    assert stored.state.orders == {order_key(long_id): (5, 100, "web"), "a": (6, 50, None)}
+    assert stored.state.returns == {order_key(long_id): (7, -20, None)}
+    assert (stored.state.categories, stored.state.seq, stored.last_offset) == ({"k"}, 3, 9)
+    assert (stored.scores, stored.segment, stored.audiences, stored.rules_fp) == (Scores(1, 2, 3, 4), "loyal",
+                                                                                 ("vip",), "fp")
+    assert codec.decode("c1", codec.encode(stored)) == stored  # written back as today's format
+    with pytest.raises(ValueError, match="unknown state format 3"):
+        codec.decode("c1", orjson.dumps([3, *v1[1:]]))
 
 
 def test_version_is_seq_plus_boundaries_version():

@@ -505,7 +505,7 @@ def test_a_new_owner_compares_with_redis_only_the_candidates_of_the_chain(seed, 
         want = b3.score_values(cid, prof["ranks"])
         got = tuple(int(prof[k]) for k in ("r_score", "f_score", "m_score", "aov_score"))
         assert (got, prof["segment"]) == ((want.r, want.f, want.m, want.aov), segments.segment(want.r, want.f)), cid
-        scores, segment, _, _, _ = codec.decode_scoring(table.data[cid.encode()])
+        scores, segment, _, _, _ = codec.scoring_of(codec.parse(table.data[cid.encode()]))
         assert (scores, segment) == (want, prof["segment"]), cid  # the state agrees with Redis again
     candidates = {cid for cid in mine if any(
         within(chain_intervals([b1, b2, b3])[d], (v, cid)) for d, v in zip(DIMENSIONS, sinks.profiles[cid]["ranks"]))}
