@@ -1,4 +1,4 @@
-"""format_us: the text of a time, whatever day it falls on (its date comes from a cache of days)."""
+"""format_us: the text of a time, whatever day and minute it falls on (its date and clock come from caches)."""
 
 from datetime import datetime, timedelta, timezone
 
