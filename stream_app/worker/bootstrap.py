@@ -59,7 +59,7 @@ from stream_app.redis.profiles import ProfileWriter
 from stream_app.settings import Settings
 from stream_app.core import stored as codec
 from stream_app.core.stored import Stored
-from stream_app.worker import control
+from stream_app.kafka.partitioner import partitions_of
 from stream_app.kafka.topics import changelog_topic, ensure_topics
 
 IN_PROGRESS, DONE = "in progress", "done"
@@ -486,11 +486,8 @@ def _score_into_redis(settings: Settings, settler: Settler, result: BootstrapRes
 def _changelog_records(stored: list[Stored], partitions: int) -> list[ChangelogRecord]:
     """Each customer's Table record: the key bytes and raw value the Table writes, in the changelog partition
     Kafka's partitioner gives the key on the orders topic (where the worker's Table writes and restores it)."""
-    out = []
-    for st in stored:
-        key = st.state.customer_id.encode()
-        out.append((control.partition_of(key, partitions), key, codec.encode(st)))
-    return out
+    keys = [st.state.customer_id.encode() for st in stored]
+    return [(p, key, codec.encode(st)) for st, key, p in zip(stored, keys, partitions_of(keys, partitions))]
 
 
 def _hand_over(chunks: queue.Queue, item, writer: threading.Thread) -> bool:

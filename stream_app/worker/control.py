@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import orjson
-from kafka.partitioner.default import murmur2
 
 from stream_app.errors import BadEvent
 
@@ -60,8 +59,3 @@ def parse(raw: bytes | None) -> Rescore:
     if type(version) is not int or not 0 < version <= MAX_VERSION:
         raise BadEvent(f"a control record must name a boundaries version from 1 to {MAX_VERSION}", "version")
     return Rescore(version)
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (Java, kafka-python, aiokafka alike) gives a key."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -6,6 +6,7 @@ worker with the Faust Table and the real clients (worker/app.py).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -13,7 +14,7 @@ from typing import Protocol
 from stream_app.core.movers import Interval
 from stream_app.core.profile import Announced, ProfileWrite, StoredProfile
 from stream_app.core.scoring import Boundaries
-from stream_app.worker import control
+from stream_app.kafka.partitioner import partitions_of
 from stream_app.worker.boundaries import Published
 from stream_app.worker.messages import Msg
 
@@ -65,9 +66,11 @@ class Counters:
 
 
 
-def iter_partition(items: Iterator[tuple[bytes, bytes]], partition: int, partitions: int) -> Iterator[tuple[bytes, bytes]]:
-    """Only the keys the producer's partitioner puts in ``partition`` (a store may hold standby or stale keys)."""
-    for key, value in items:
-        if control.partition_of(key, partitions) == partition:
-            yield key, value
-
+def iter_partition(items: Iterator[tuple[bytes, bytes]], partition: int, partitions: int,
+                   block: int = 100_000) -> Iterator[tuple[bytes, bytes]]:
+    """Only the keys the producer's partitioner puts in ``partition`` (a store may hold standby or stale keys),
+    hashed ``block`` keys at a time."""
+    while chunk := list(itertools.islice(items, block)):
+        for (key, value), p in zip(chunk, partitions_of([key for key, _ in chunk], partitions)):
+            if p == partition:
+                yield key, value

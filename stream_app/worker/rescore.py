@@ -45,7 +45,7 @@ from stream_app.core import stored as codec
 from stream_app.core.model import Scores
 from stream_app.core.scoring import Boundaries, RankValues
 from stream_app.core.stored import Stored
-from stream_app.worker import control
+from stream_app.kafka.partitioner import partitions_of
 from stream_app.worker.messages import Msg
 
 if TYPE_CHECKING:
@@ -141,9 +141,9 @@ def chain_spans(chain: "list[Published] | None", bounds: Boundaries, rules_fp: s
 def by_partition(ids: set[str], partitions: int) -> dict[int, list[bytes]]:
     """The keys of ``ids`` by the partition the producer's partitioner puts each in, in a stable order."""
     out: dict[int, list[bytes]] = {}
-    for cid in sorted(ids):
-        key = cid.encode()
-        out.setdefault(control.partition_of(key, partitions), []).append(key)
+    keys = [cid.encode() for cid in sorted(ids)]
+    for key, p in zip(keys, partitions_of(keys, partitions)):
+        out.setdefault(p, []).append(key)
     return out
 
 

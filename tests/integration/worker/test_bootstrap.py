@@ -54,7 +54,7 @@ def test_online_retail_history_then_whole_file_equals_batch(deployment, kafka_bo
     dep.sync(timeout=30)
     h.assert_redis_equals_batch(dep, h.expected(history, "events"))
     # the changelog holds one record per customer, each in its customer's orders partition
-    from stream_app.worker.control import partition_of
+    from stream_app.kafka.partitioner import partition_of
 
     records = h.read_topic(kafka_bootstrap, _changelog(dep))
     keys = [k for k, _ in records]

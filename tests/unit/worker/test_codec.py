@@ -9,7 +9,6 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from aiokafka.partitioner import DefaultPartitioner  # what Faust's producer uses
 
 from stream_app.core.fold import CustomerState, apply, order_key
 from stream_app.core.model import OrderEvent, Scores, Totals
@@ -67,13 +66,6 @@ def test_a_format_1_state_reads_into_todays_order_keys_and_an_unknown_format_is_
 def test_version_is_seq_plus_boundaries_version():
     stored = Stored(apply(None, OrderEvent("order", "c1", 5, "z", 100))[0], boundaries_version=3)
     assert stored.version == 1 + 3
-
-
-def test_partition_of_matches_the_producers_partitioner():
-    parts = list(range(4))
-    for i in range(500):
-        key = f"{i}-customer".encode()
-        assert control.partition_of(key, 4) == DefaultPartitioner()(key, parts, parts)
 
 
 def test_control_messages_name_a_version_and_malformed_ones_are_refused():

@@ -14,6 +14,7 @@ import fastjsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stream_app.kafka.partitioner import partition_of
 from stream_app.core.fold import apply
 from stream_app.core.segments import SegmentMap
 from stream_app.core.validate import decode, load_schema
@@ -109,7 +110,7 @@ def test_no_record_raises_out_of_the_processor_and_every_refusal_has_a_reason(re
     dead_before = len(sinks.dead)
     msgs = []
     for key, value in recs:
-        p = control.partition_of(key, PARTITIONS) if key else 0
+        p = partition_of(key, PARTITIONS) if key else 0
         msgs.append(Msg(p, nxt[p], key, value))
         nxt[p] += 1
     for i in range(0, len(msgs), batch):

@@ -18,6 +18,7 @@ from aiokafka.errors import (KafkaConnectionError, KafkaTimeoutError, MessageSiz
 from faust.exceptions import ProducerSendError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from stream_app.kafka.partitioner import partition_of
 from stream_app.core.model import OrderEvent
 from stream_app.core.segments import SegmentMap
 from stream_app.core.validate import load_schema
@@ -113,7 +114,7 @@ def test_an_event_before_year_one_utc_is_a_dead_letter_and_the_customer_keeps_it
     msgs = to_msgs(evs)
     good = OrderEvent("order", "newcomer", evs[-1].occurred_us, "n1", 1234)
     hostile = {**good.to_json(), "order_id": "from-year-one", "occurred_at": when}
-    p = control.partition_of(b"newcomer", PARTITIONS)
+    p = partition_of(b"newcomer", PARTITIONS)
     bad = Msg(p, 10_000, b"newcomer", orjson.dumps(hostile))
     sinks = TwinSinks()
     proc = Processor(DictTable(), sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)

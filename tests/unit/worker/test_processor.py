@@ -14,6 +14,7 @@ import random
 import orjson
 import pytest
 
+from stream_app.kafka.partitioner import partition_of
 from stream_app.adapters.frame import events_to_frame
 from stream_app.batch import score as batch_score
 from stream_app.core.model import OrderEvent
@@ -171,7 +172,7 @@ def to_msgs(evs, start: dict[int, int] | None = None) -> list[Msg]:
     out = []
     for e in evs:
         key = e.customer_id.encode()
-        p = control.partition_of(key, PARTITIONS)
+        p = partition_of(key, PARTITIONS)
         off = offsets.get(p, 0)
         offsets[p] = off + 1
         out.append(Msg(p, off, key, orjson.dumps(e.to_json())))
@@ -314,7 +315,7 @@ def test_a_rescore_repairs_a_profile_a_dead_worker_left_ahead_of_the_state():
         sinks.changes.append({"customer_id": cid, "version": prof["seq"] + b1.version + 1, "segment": prof["segment"],
                               "r_score": 5})
         sinks.published = dataclasses.replace(b1, version=b1.version + 2)  # v3 cuts like v1's
-        p = control.partition_of(cid.encode(), PARTITIONS)
+        p = partition_of(cid.encode(), PARTITIONS)
         ctl = Msg(p, nxt[p], control.CONTROL_KEY, control.encode_rescore(sinks.published.version))
         successor = Processor(table, sinks, SegmentMap.load(), "orders", partitions=PARTITIONS)  # the worker that took the partition
         await successor.process([ctl])
@@ -484,7 +485,7 @@ def test_a_new_owner_compares_with_redis_only_the_candidates_of_the_chain(seed, 
     b3 = Boundaries({d: b1.cuts[d] if i in back else _moved_cuts(rng, sinks.profiles, b2.cuts[d], i)
                      for i, d in enumerate(DIMENSIONS)}, b1.customers, 3)
     part = max(range(PARTITIONS), key=lambda q: sum(1 for m in msgs if m.partition == q))
-    mine = {cid for cid in sinks.profiles if control.partition_of(cid.encode(), PARTITIONS) == part}
+    mine = {cid for cid in sinks.profiles if partition_of(cid.encode(), PARTITIONS) == part}
 
     sinks.publish_boundaries(b2)
     table.fail_after = 0  # the changelog write of the rescore's flush never happens; its Redis writes do

@@ -9,6 +9,7 @@ import random
 import orjson
 import pytest
 
+from stream_app.kafka.partitioner import partition_of
 from stream_app import batch
 from stream_app.adapters.frame import events_to_frame
 from stream_app.core.fold import MAX_CATEGORIES, MAX_FACTS, ORDER_KEY_CHARS, CustomerState, apply, fold, order_key
@@ -16,7 +17,6 @@ from stream_app.core.model import OrderEvent
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent, BadInput
 from stream_app.core import stored as codec
-from stream_app.worker import control
 from stream_app.core.stored import Stored
 from stream_app.worker.messages import Msg
 from stream_app.worker.processor import Processor
@@ -95,7 +95,7 @@ def test_batch_refuses_a_customer_over_the_fact_limit_as_the_worker_does():
 
 def test_the_worker_dead_letters_the_event_over_the_limit_and_keeps_the_customer():
     cid = "bulk"
-    p = control.partition_of(cid.encode(), PARTITIONS)
+    p = partition_of(cid.encode(), PARTITIONS)
     msgs = [Msg(p, i, cid.encode(), orjson.dumps(worst_order(cid, i).to_json())) for i in range(MAX_FACTS + 3)]
     table, sinks = DictTable(), TwinSinks()
     proc = Processor(table, sinks, SegmentMap.load(), "orders")
