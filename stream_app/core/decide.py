@@ -168,12 +168,15 @@ def seen_scores(profile: StoredProfile | None) -> Scores | None:
     if profile is None or profile.scores is None:
         return None
     try:
-        return Scores(*(int(s) for s in profile.scores))
+        r, f, m, aov = profile.scores  # unpacked, not a generator: once per decided customer
+        return Scores(int(r), int(f), int(m), int(aov))
     except (TypeError, ValueError):
         return None
 
 
 def audience_diff(old: Iterable[str], new: Iterable[str]) -> list[tuple[str, str]]:
     """(audience, 'enter'|'exit') for each membership that changed, exits first, by name."""
+    if old == new:  # most decisions, and equal sequences hold equal sets
+        return []
     before, after = set(old), set(new)
     return [(a, "exit") for a in sorted(before - after)] + [(a, "enter") for a in sorted(after - before)]
