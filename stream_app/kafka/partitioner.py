@@ -3,8 +3,8 @@
 The worker and the bootstrap need the partition of every customer a movers query finds or a load writes:
 kafka-python's pure-Python murmur2 took about 4 us a key, more than any other step of a rescored customer
 but its decision. Here keys of one length are hashed together, a column of 4-byte words at a time, with
-the same arithmetic as Kafka's Java client (Utils.murmur2); tests hold it equal to kafka-python's and to
-aiokafka's partitioner, which Faust's producer uses.
+the same arithmetic as Kafka's Java client (Utils.murmur2); tests hold it equal to kafka-python's (which
+:func:`partition_of` uses for one key) and to aiokafka's partitioner, which Faust's producer uses.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from kafka.partitioner.default import murmur2
 
 _SEED = 0x9747B28C
 _M = np.uint64(0x5BD1E995)
@@ -31,8 +32,9 @@ def murmur2_many(keys: Sequence[bytes]) -> np.ndarray:
 
 
 def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (Java, kafka-python, aiokafka alike) gives a key."""
-    return partitions_of([key], partitions)[0]
+    """The partition Kafka's default partitioner (Java, kafka-python, aiokafka alike) gives one key: numpy's
+    set-up costs more than kafka-python's hash of a single key."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def partitions_of(keys: Sequence[bytes], partitions: int) -> list[int]:

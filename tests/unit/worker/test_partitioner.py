@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kafka.partitioner.default import murmur2
 
-from stream_app.kafka.partitioner import murmur2_many, partitions_of
+from stream_app.kafka.partitioner import murmur2_many, partition_of, partitions_of
 from stream_app.worker.ports import iter_partition
 from stream_app.worker.rescore import by_partition
 
@@ -23,6 +23,7 @@ def test_murmur2_of_every_length_equals_kafka_pythons(ks):
 def test_partitions_equal_the_producers(ks, n):
     every = list(range(n))
     assert partitions_of(ks, n) == [DefaultPartitioner()(k, every, every) for k in ks]
+    assert [partition_of(k, n) for k in ks] == partitions_of(ks, n)
 
 
 def test_customer_ids_and_non_ascii_keys():
