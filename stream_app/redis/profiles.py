@@ -33,6 +33,7 @@ from stream_app.redis import keys, scripts
 #: a write script's status codes: calling the enum is a lookup three times as slow, once per written customer
 _STATUS = {int(s): s for s in WriteStatus}
 
+
 class RedisDataLost(RedisConnectionError):
     """Redis no longer holds what the worker wrote (flushed, or restarted without its data).
 
