@@ -6,6 +6,31 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
+
+from stream_app.stack.private import free_port
+
+
+def ready_worker(dep, name: str = "w1", timeout: float = 120):
+    """A worker started and ready (/readyz 200: partitions assigned, tables restored, Redis reachable).
+
+    A test that acts mid-replay starts its replay only then: on a slow machine the worker's start-up alone
+    can outlast a replay of a few seconds, and the fault would land after the replay, not in it.
+    """
+    port = free_port()
+    worker = dep.worker(name, "--web-port", str(port))
+    url = f"http://127.0.0.1:{port}/readyz"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert worker.proc.poll() is None, f"worker {name} died while starting:\n{worker.tail()}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return worker
+        except OSError:  # not listening yet, or 503 (urllib's HTTPError is an OSError): not ready
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"worker {name} not ready within {timeout:.0f}s:\n{dep.logs()}")
 
 
 def replay_in_background(dep, path: str, rate: int, fmt: str = "online-retail") -> subprocess.Popen:
