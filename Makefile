@@ -14,10 +14,11 @@ export RFM_DATA_DIR ?= $(RUN)/worker-$(DEMO)
 
 .PHONY: demo test setup stack
 
-# `make test`: the whole suite, unit and integration, against the real Kafka and Redis of `stack up`.
+# `make test`: the whole suite, unit and integration, against the real Kafka and Redis of `stack up`; it ends
+# with the 25 slowest tests, so a CI log shows where its time went.
 # (The demo's exported names above do not matter to it: every test makes its own.)
 test: stack
-	python -m pytest -q
+	python -m pytest -q --durations=25
 
 setup:
 	@if [ -f scripts/setup.sh ]; then bash scripts/setup.sh; fi
