@@ -59,6 +59,7 @@ from stream_app.redis.profiles import ProfileWriter
 from stream_app.settings import Settings
 from stream_app.core import stored as codec
 from stream_app.core.stored import Stored
+from stream_app.kafka.batches import PartitionBatches, RecordTooLarge
 from stream_app.kafka.partitioner import partitions_of
 from stream_app.kafka.topics import changelog_topic, ensure_topics
 
@@ -576,27 +577,16 @@ async def _write_changelog(settings: Settings, records: list[ChangelogRecord], p
                                          max_request_size=2 << 20)
     try:
         await producer.start()  # the cluster answered probe_kafka at the start
-        open_batches: dict[int, object] = {}
-        sent: list[asyncio.Future] = []
-
-        async def send(partition: int) -> None:
-            sent.append(await producer.send_batch(open_batches.pop(partition), topic, partition=partition))
-
+        batches = PartitionBatches(producer, topic)
         for n, (partition, key, value) in enumerate(progress.bar(records, len(records), "customer"), 1):
-            batch = open_batches.get(partition)
-            if batch is None:
-                batch = open_batches[partition] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-                await send(partition)
-                batch = open_batches[partition] = producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise RfmError(f"customer {key.decode()}: its state ({len(value):,} bytes) does not "
-                                   "fit in a changelog record")
+            try:
+                await batches.add(partition, key, value)
+            except RecordTooLarge:
+                raise RfmError(f"customer {key.decode()}: its state ({len(value):,} bytes) does not fit in a "
+                               "changelog record") from None
             if stop_after is not None and n >= stop_after:
                 break
-        for partition in list(open_batches):
-            await send(partition)
-        await asyncio.gather(*sent)
+        await batches.delivered()
         if stop_after is not None and len(records) >= stop_after:
             _stop("part of the changelog")
     finally:
