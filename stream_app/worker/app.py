@@ -22,6 +22,7 @@ import faust
 import redis.asyncio as aioredis
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, ProducerClosed
 from faust.exceptions import ProducerSendError
+from faust.types import TP
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -30,6 +31,8 @@ from stream_app.audiences import rules as audience_rules
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent
+from stream_app.kafka.batches import PartitionBatches
+from stream_app.kafka.partitioner import partitions_of
 from stream_app.monitor import logs
 from stream_app.monitor.metrics import PublishCounting, WorkerMetrics
 from stream_app.settings import Settings
@@ -46,7 +49,6 @@ from stream_app.worker.faust_offsets import FaustOffsets
 from stream_app.worker.heap import HeapGrowth
 from stream_app.worker import outage
 from stream_app.worker.redis_epoch import RedisEpoch
-from stream_app.worker.rescore import RESCORE_CHUNK
 from stream_app.worker import collector, faust_internals, malloc
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import iter_partition
@@ -88,34 +90,46 @@ class WorkerOptions:
 class FaustTable:
     """The processor's view of a Faust Table with raw bytes keys and values.
 
-    With ``take_events`` the stream's current event is the batch's last one,
-    but a Table write takes its changelog partition (and its RocksDB
-    partition) from the current event: so each read and write first makes
-    the customer's own event current. Without this, customers of other
+    A write goes to the Table's local store at once and to its changelog at the flush's end (``drain``),
+    in one aiokafka batch per partition: Faust's per-record changelog path (a FutureMessage, its producer
+    buffer, a delivery callback and a RocksDB offset record per record) took as much of a live worker's CPU
+    per changed customer as deciding it. The store's persisted offset, which tells a restart where its
+    local copy ends, is written once per partition and flush.
+
+    With ``take_events`` the stream's current event is the batch's last one, but the RocksDB store takes a
+    write's partition from the current event: so each read and write first makes the customer's own event
+    current, and its changelog record goes to that event's partition. Without this, customers of other
     partitions would be restored on the wrong worker after a rebalance.
     """
 
     def __init__(self, table: faust.Table, partitions: int):
         self.table = table
         self.partitions = partitions
-        self._sent: list[asyncio.Future] = []  # this batch's changelog deliveries
+        self.changelog = table.changelog_topic.get_topic_name()
+        self._pending: dict[int, list[tuple[bytes, bytes]]] = {}  # this flush's records, by partition
         self._owned: set | None = None  # the consumer's assignment, read at the flush's first write
-        faust_internals.collect_changelog_futures(table, self._sent)
+        self._persisted: dict[int, int] = {}  # the last changelog offset recorded in the store, by partition
 
     async def drain(self) -> None:
-        """Wait until this batch's changelog records are on the broker.
+        """Write this flush's changelog records and wait until they are on the broker.
 
-        Faust flushes its producer before committing offsets, but that flush
-        gives up after 0.1 s with records still buffered: offsets were then
-        committed for events whose changelog record was never written, and a
-        worker restoring from the changelog (data folder lost, or a partition
-        moved to another worker) lost them.
+        A batch's offsets become committable only after this (Faust's own flush before a commit gave up
+        after 0.1 s with records still buffered: offsets were then committed for events whose changelog
+        record was never written, and a worker restoring from the changelog lost them).
         """
-        sent = list(self._sent)
-        self._sent.clear()  # the list the changelog wrapper appends to
+        pending, self._pending = self._pending, {}
         self._owned = None
-        if sent:
-            await asyncio.gather(*sent)
+        if not pending:
+            return
+        batches = PartitionBatches(faust_internals.aiokafka_producer(self.table.app), self.changelog)
+        for partition, records in pending.items():
+            for key, value in records:
+                await batches.add(partition, key, value)
+        for partition, offset in (await batches.delivered()).items():
+            # rescore chunks are written two at a time: an older flush may be delivered after a newer one
+            if offset > self._persisted.get(partition, -1):
+                self._persisted[partition] = offset
+                self.table.data.set_persisted_offset(TP(self.changelog, partition), offset)
 
     def get(self, key: bytes, msg: Msg) -> bytes | None:
         faust_internals.make_current(msg.handle)
@@ -131,7 +145,8 @@ class FaustTable:
             # lose the owner's events. The Redis write before it was version-checked, so it is harmless.
             return
         faust_internals.make_current(msg.handle)
-        self.table[key] = value
+        self.table.data[key] = value  # what Faust's Table.__setitem__ stores, without its changelog record
+        self._pending.setdefault(msg.partition, []).append((key, value))
 
     def partition_items(self, partition: int) -> Iterable[tuple[bytes, bytes]]:
         store = self.table.data
@@ -168,12 +183,26 @@ class FaustSinks:
 
     async def publish(self, changes: list[tuple[bytes, bytes]], dead: list[tuple[bytes | None, bytes]],
                       audience: list[tuple[bytes, bytes]]) -> None:
-        producer = self.app.producer
-        futs = [await producer.send(self.settings.changes_topic, k, v, None, None, None) for k, v in changes]
-        futs += [await producer.send(self.settings.dead_letter_topic, k, v, None, None, None) for k, v in dead]
-        futs += [await producer.send(self.settings.audience_topic, k, v, None, None, None) for k, v in audience]
-        if futs:
-            await asyncio.gather(*futs)
+        """Send a flush's events and wait for their delivery. Change and audience events go in batches, to
+        the partition the producer's partitioner would pick for their key (the customer id), so each
+        customer's events stay in order in one partition; dead letters (rare, maybe keyless) one by one."""
+        futs = [await self.app.producer.send(self.settings.dead_letter_topic, k, v, None, None, None)
+                for k, v in dead]
+        batches = [await self._in_batches(self.settings.changes_topic, changes),
+                   await self._in_batches(self.settings.audience_topic, audience)]
+        await asyncio.gather(*futs, *(b.delivered() for b in batches if b is not None))
+
+    async def _in_batches(self, topic: str, records: list[tuple[bytes, bytes]]) -> PartitionBatches | None:
+        """The keyed records sent to ``topic`` in batches by partition (None: no record)."""
+        if not records:
+            return None
+        producer = faust_internals.aiokafka_producer(self.app)
+        count = len(await producer.partitions_for(topic))
+        batches = PartitionBatches(producer, topic)
+        for (key, value), partition in zip(records, partitions_of([k for k, _ in records], count)):
+            await batches.add(partition, key, value)
+        await batches.send_open()
+        return batches
 
     async def latest_boundaries(self) -> Boundaries:
         try:
@@ -343,8 +372,6 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
             os._exit(78)
         processor, _ = runtime()
         offsets.install()
-        # each flush awaits its own changelog records, so Faust's buffer never holds more than one flush
-        faust_internals.producer_buffer_limit(app, 2 * max(options.batch_size, RESCORE_CHUNK))
         async for events in stream.take_events(options.batch_size, within=options.batch_wait):
             async with turn:
                 offsets.busy = True

@@ -8,13 +8,11 @@ faust-streaming 0.15.3 and is used only through a function of this module:
   event current, so each read and write first makes its customer's own event
   current (else customers of other partitions land in the wrong changelog
   partition and are restored on the wrong worker after a rebalance);
-- the producer buffer's ``max_messages`` (when the conductor pauses for Table
-  writes), raised to one flush's worth;
+- the aiokafka producer under Faust's (``Producer._ensure_producer``): the
+  Table's changelog records are sent to it in batches (kafka/batches.py),
+  which Faust's producer has no API for;
 - the aiokafka fetcher's ``_fetch_max_wait_ms`` (Faust fixes it at 1.5 s), set
   to 100 ms once the consumer runs;
-- ``Table.send_changelog``, wrapped to keep each changelog record's delivery
-  future, so a batch's offsets become committable only once its changelog
-  records are on the broker (Faust's own flush gives up after 0.1 s);
 - the RocksDB store's ``_dbs``, ``_db_for_partition`` and ``offset_key``: one
   partition's customers for a rescore, without Faust's offset record;
 - the consumer's ``_committed_offset`` (the group's offset when a partition
@@ -52,11 +50,9 @@ def missing(app: Any, table: Any | None = None) -> list[str]:
     """The private names ``app`` (and ``table``, its customers Table) lack, as ``owner.name``."""
     out = [f"faust.streams.{n}" for n in ("_current_event",) if not hasattr(faust.streams, n)]
     out += [f"consumer.{n}" for n in CONSUMER_NAMES if not hasattr(app.consumer, n)]
-    if not isinstance(getattr(getattr(getattr(app, "producer", None), "buffer", None), "max_messages", None), int):
-        out.append("producer.buffer.max_messages")
+    if not callable(getattr(getattr(app, "producer", None), "_ensure_producer", None)):
+        out.append("producer._ensure_producer")
     if table is not None:
-        if not callable(getattr(table, "send_changelog", None)):
-            out.append("Table.send_changelog")
         store = table.data
         if not _is_memory(store):
             kind = f"{type(store).__module__}.{type(store).__qualname__}"
@@ -83,27 +79,9 @@ def make_current(handle: Any) -> None:
     faust.streams._current_event.set(weakref.ref(handle))
 
 
-def collect_changelog_futures(table: Any, sent: list) -> None:
-    """From now on each changelog record ``table`` sends appends its delivery future to ``sent``."""
-    send = table.send_changelog
-
-    def send_changelog(*args: Any, **kwargs: Any) -> Any:
-        fut = send(*args, **kwargs)
-        sent.append(fut)
-        return fut
-
-    table.send_changelog = send_changelog
-
-
-def producer_buffer_limit(app: Any, messages: int) -> None:
-    """Let Faust's producer buffer hold ``messages`` before its conductor stops delivering records.
-
-    Table writes wait in that buffer for the producer; past ``max_messages`` (100) the conductor stops
-    handing records to the agent until it has flushed some, logging "producer buffer full". A rescore
-    chunk writes hundreds of customers at once, so events stalled behind every chunk. The worker awaits
-    each flush's changelog records (``FaustTable.drain``), which bounds the buffer by one flush anyway.
-    """
-    app.producer.buffer.max_messages = messages
+def aiokafka_producer(app: Any) -> Any:
+    """The started aiokafka producer under Faust's, for sending whole batches (kafka/batches.py)."""
+    return app.producer._ensure_producer()
 
 
 def consumer_fetch_wait(app: Any, ms: int) -> None:

@@ -247,6 +247,44 @@ def assert_changes_consistent(dep: Deployment, exp: pd.DataFrame, bootstrap: str
     return counts
 
 
+def assert_store_is_the_changelog(dep: Deployment, worker: "Worker", bootstrap: str) -> None:
+    """The stopped worker's RocksDB partitions hold exactly each key's last changelog record, and each
+    records the changelog's last offset as how far it is in it (what a restart restores from)."""
+    from kafka import KafkaConsumer, TopicPartition
+    from rocksdict import AccessType, Rdict
+
+    worker.stop()
+    app_id = dep.env["RFM_APP_ID"]
+    topic = f"{app_id}-customers-changelog"
+    partitions = int(dep.env["RFM_PARTITIONS"])
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        last: dict[int, dict[bytes, bytes]] = defaultdict(dict)
+        deadline = time.monotonic() + 60
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for r in records:
+                    last[tp.partition][r.key] = r.value
+    finally:
+        consumer.close()
+    offset_key = b"__faust\0offset__"
+    tables = worker.data_dir / app_id / "v1" / "tables"
+    for p in range(partitions):
+        db = Rdict(str(tables / f"customers-{p}.db"), access_type=AccessType.read_only())
+        try:
+            held = {k: v for k, v in db.items() if k != offset_key}
+            persisted = db.get(offset_key)
+        finally:
+            db.close()
+        assert held == last[p], f"partition {p}: {len(held)} keys stored, {len(last[p])} in the changelog"
+        assert ends[TopicPartition(topic, p)] > 0 and persisted == str(ends[TopicPartition(topic, p)] - 1).encode(), (
+            p, persisted, ends)
+
+
 class Harness:
     """The checks and inputs of the worker tests, as one fixture (test modules do not import conftest)."""
 
@@ -256,6 +294,7 @@ class Harness:
     read_topic = staticmethod(read_topic)
     assert_redis_equals_batch = staticmethod(assert_redis_equals_batch)
     assert_changes_consistent = staticmethod(assert_changes_consistent)
+    assert_store_is_the_changelog = staticmethod(assert_store_is_the_changelog)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 def test_online_retail_one_worker_equals_batch(deployment, kafka_bootstrap, harness):
     dep, h = deployment, harness
-    dep.worker("w1")
+    w = dep.worker("w1")
     out = dep.replay(h.ONLINE_RETAIL, "online-retail")
     assert "sent 22,190 events" in out
     dep.sync()
@@ -24,6 +24,7 @@ def test_online_retail_one_worker_equals_batch(deployment, kafka_bootstrap, harn
     assert "champions" in profile and "frequency" in profile
     sizes = dep.cli("segments").stdout
     assert "4,339" in sizes
+    h.assert_store_is_the_changelog(dep, w, kafka_bootstrap)
 
 
 def test_flo_snapshots_equal_batch(deployment, kafka_bootstrap, harness):

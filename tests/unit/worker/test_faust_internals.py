@@ -12,7 +12,7 @@ from stream_app.worker import faust_internals
 from stream_app.worker.faust_internals import FaustInternalsMissing
 
 
-PRODUCER = SimpleNamespace(buffer=SimpleNamespace(max_messages=100))
+PRODUCER = SimpleNamespace(_ensure_producer=lambda: None)
 
 
 def app_and_table(tmp_path, store: str) -> tuple[faust.App, faust.Table]:
@@ -35,22 +35,16 @@ def test_a_consumer_lacking_one_is_refused_naming_it():
         faust_internals.check(SimpleNamespace(consumer=consumer, producer=PRODUCER))
 
 
-def test_a_producer_without_a_buffer_limit_is_refused():
+def test_a_producer_without_its_aiokafka_producer_is_refused():
     consumer = SimpleNamespace(_new_offset=None, _committed_offset={}, _acked={}, _acked_index={}, _gap={})
     app = SimpleNamespace(consumer=consumer, producer=SimpleNamespace(buffer=SimpleNamespace()))
-    assert faust_internals.missing(app) == ["producer.buffer.max_messages"]
-
-
-def test_the_producer_buffer_limit_is_raised(tmp_path):
-    app, _ = app_and_table(tmp_path, "memory://")
-    faust_internals.producer_buffer_limit(app, 10_000)
-    assert app.producer.buffer.max_messages == 10_000
+    assert faust_internals.missing(app) == ["producer._ensure_producer"]
 
 
 def test_a_rocksdb_store_lacking_its_partition_databases_is_refused(tmp_path):
     app, _ = app_and_table(tmp_path, "memory://")
     store = SimpleNamespace(offset_key=b"o", _db_for_partition=lambda p: {})  # neither _dbs nor a dict ``data``
-    table = SimpleNamespace(send_changelog=lambda *a: None, data=store)
+    table = SimpleNamespace(data=store)
     assert faust_internals.missing(app, table) == ["types.SimpleNamespace._dbs"]
 
 

@@ -153,7 +153,7 @@ def test_adapter_processes_in_order_seeks_back_and_commits_only_done():
     topic = "orders"
     consumer = FakeConsumer(topic, {0: 1018, 1: 7})
     app = SimpleNamespace(consumer=consumer, consumer_generation_id=1, rebalancing=False,
-                          producer=SimpleNamespace(buffer=SimpleNamespace(max_messages=100)))
+                          producer=SimpleNamespace(_ensure_producer=lambda: None))
     fo = FaustOffsets(app, topic)
     fo.install()
 
