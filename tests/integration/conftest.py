@@ -114,7 +114,7 @@ class Worker:
     def tail(self, n: int = 40) -> str:
         if not self.log.exists():
             return ""
-        lines = [line for line in self.log.read_text(errors="replace").splitlines() if "buffer full" not in line]
+        lines = self.log.read_text(errors="replace").splitlines()
         return f"--- {self.name} ---\n" + "\n".join(lines[-n:])
 
     def counters(self) -> str:

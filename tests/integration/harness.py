@@ -11,14 +11,15 @@ import urllib.request
 from stream_app.stack.private import free_port
 
 
-def ready_worker(dep, name: str = "w1", timeout: float = 120):
-    """A worker started and ready (/readyz 200: partitions assigned, tables restored, Redis reachable).
+def ready_worker(dep, name: str = "w1", *args: str, timeout: float = 120):
+    """A worker started with a web port of its own (and ``args``), once ready (/readyz 200: partitions
+    assigned, tables restored, Redis reachable); returns it and the port.
 
     A test that acts mid-replay starts its replay only then: on a slow machine the worker's start-up alone
     can outlast a replay of a few seconds, and the fault would land after the replay, not in it.
     """
     port = free_port()
-    worker = dep.worker(name, "--web-port", str(port))
+    worker = dep.worker(name, "--web-port", str(port), *args)
     url = f"http://127.0.0.1:{port}/readyz"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -26,7 +27,7 @@ def ready_worker(dep, name: str = "w1", timeout: float = 120):
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
                 if answer.status == 200:
-                    return worker
+                    return worker, port
         except OSError:  # not listening yet, or 503 (urllib's HTTPError is an OSError): not ready
             pass
         time.sleep(0.2)

@@ -22,6 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream_app.stack.private import free_port
+from tests.integration.harness import ready_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -131,10 +132,8 @@ def page_figures(html: str) -> dict:
 
 def test_metrics_and_dashboard_during_and_after_a_replay(deployment, harness, chromium, tmp_path):
     dep, h = deployment, harness
-    port = free_port()
-    dep.worker("w1", "--web-port", str(port))
+    _, port = ready_worker(dep, "w1", timeout=90)
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: get(f"{base}/readyz")[0] == 200, 90, "/readyz 200", dep)
 
     result: dict = {}
     replay = threading.Thread(target=lambda: result.update(
@@ -228,10 +227,8 @@ def test_readyz_follows_a_private_redis_stopped_and_restarted(deployment, tmp_pa
     server = start_redis(redis_port, tmp_path)
     try:
         dep.env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        web = free_port()
-        w = dep.worker("w1", "--web-port", str(web), "--loglevel", "warning")
+        w, web = ready_worker(dep, "w1", "--loglevel", "warning", timeout=90)
         readyz = f"http://127.0.0.1:{web}/readyz"
-        wait_for(lambda: get(readyz)[0] == 200, 90, "/readyz 200", dep)
         assert get(f"http://127.0.0.1:{web}/healthz")[0] == 200
 
         server.terminate()

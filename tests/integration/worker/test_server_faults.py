@@ -58,7 +58,7 @@ def _assert_exact(dep, h, kafka_bootstrap, worker, strict: bool = True) -> None:
 @pytest.mark.parametrize("how", ["flushdb", "restart-empty"])
 def test_redis_loses_its_data_mid_replay(deployment, kafka_bootstrap, harness, private_stack, how):
     dep, h = deployment, harness
-    w = ready_worker(dep, "w1")
+    w, _ = ready_worker(dep, "w1")
     replay = replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
     wait_progress(dep, 3000)
     scored_before = dep.redis.zcard(f"{dep.prefix}:rank:r")
@@ -88,7 +88,7 @@ def redis_host_port(dep) -> str:
 def test_redis_unreachable_for_a_minute_mid_replay(deployment, kafka_bootstrap, harness, private_stack):
     """SIGSTOP: Redis keeps its data and its connections but answers nothing, like a network partition."""
     dep, h = deployment, harness
-    w = ready_worker(dep, "w1")
+    w, _ = ready_worker(dep, "w1")
     replay = replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
     wait_progress(dep, 3000)
     pid = private_stack.redis_pid()
@@ -115,7 +115,7 @@ def test_redis_unreachable_for_a_minute_mid_replay(deployment, kafka_bootstrap, 
 def test_broker_killed_mid_replay(deployment, kafka_bootstrap, harness, private_stack):
     """kill -9 of the only broker while the worker is mid-stream, and the broker started again 5 s later."""
     dep, h = deployment, harness
-    w = ready_worker(dep, "w1")
+    w, _ = ready_worker(dep, "w1")
     replay = replay_in_background(dep, h.ONLINE_RETAIL, rate=1500)
     wait_progress(dep, 3000)
     assert replay.poll() is None, "the replay had ended before the kill: not mid-replay"
