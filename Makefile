@@ -14,11 +14,16 @@ export RFM_DATA_DIR ?= $(RUN)/worker-$(DEMO)
 
 .PHONY: demo test setup stack
 
-# `make test`: the whole suite, unit and integration, against the real Kafka and Redis of `stack up`; it ends
-# with the 25 slowest tests, so a CI log shows where its time went.
+# `make test`: the whole suite, unit and integration, against the real Kafka and Redis of `stack up`.
+# The unit tests are CPU-bound and share nothing, so they run on both cores (pytest-xdist); the integration
+# tests run one at a time, because each already keeps both cores busy with a worker, the broker and a replay,
+# and several assert what happens mid-replay. Both runs happen even if the first fails; each ends with its
+# slowest tests, so a CI log shows where the time went.
 # (The demo's exported names above do not matter to it: every test makes its own.)
 test: stack
-	python -m pytest -q --durations=25
+	python -m pytest -q -n 2 --durations=10 tests/unit; unit=$$?; \
+	python -m pytest -q --durations=25 tests/integration; integration=$$?; \
+	test $$unit -eq 0 -a $$integration -eq 0
 
 setup:
 	@if [ -f scripts/setup.sh ]; then bash scripts/setup.sh; fi
