@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stream_app.errors import RfmError
+from stream_app.kafka.partitioner import partitions_of
 
 
 class RecordTooLarge(RfmError):
@@ -71,3 +72,19 @@ class PartitionBatches:
         batch, records = self._open.pop(partition)
         self.sent.append(SentBatch(partition, await self.producer.send_batch(batch, self.topic, partition=partition),
                                    records))
+
+
+async def send_keyed(producer: Any, topic: str, records: list[tuple[bytes, bytes]]) -> PartitionBatches | None:
+    """Keyed records sent in batches to the partition the producer's own partitioner would pick for each key
+    (murmur2, as Kafka's clients), so one key's records stay in order in one partition; None: no record.
+
+    The batches are sent, not awaited: ``delivered()`` on the result waits for them.
+    """
+    if not records:
+        return None
+    count = len(await producer.partitions_for(topic))
+    batches = PartitionBatches(producer, topic)
+    for (key, value), partition in zip(records, partitions_of([k for k, _ in records], count)):
+        await batches.add(partition, key, value)
+    await batches.send_open()
+    return batches

@@ -31,8 +31,7 @@ from stream_app.audiences import rules as audience_rules
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent
-from stream_app.kafka.batches import PartitionBatches
-from stream_app.kafka.partitioner import partitions_of
+from stream_app.kafka.batches import PartitionBatches, send_keyed
 from stream_app.monitor import logs
 from stream_app.monitor.metrics import PublishCounting, WorkerMetrics
 from stream_app.settings import Settings
@@ -188,21 +187,10 @@ class FaustSinks:
         customer's events stay in order in one partition; dead letters (rare, maybe keyless) one by one."""
         futs = [await self.app.producer.send(self.settings.dead_letter_topic, k, v, None, None, None)
                 for k, v in dead]
-        batches = [await self._in_batches(self.settings.changes_topic, changes),
-                   await self._in_batches(self.settings.audience_topic, audience)]
-        await asyncio.gather(*futs, *(b.delivered() for b in batches if b is not None))
-
-    async def _in_batches(self, topic: str, records: list[tuple[bytes, bytes]]) -> PartitionBatches | None:
-        """The keyed records sent to ``topic`` in batches by partition (None: no record)."""
-        if not records:
-            return None
         producer = faust_internals.aiokafka_producer(self.app)
-        count = len(await producer.partitions_for(topic))
-        batches = PartitionBatches(producer, topic)
-        for (key, value), partition in zip(records, partitions_of([k for k, _ in records], count)):
-            await batches.add(partition, key, value)
-        await batches.send_open()
-        return batches
+        batches = [await send_keyed(producer, self.settings.changes_topic, changes),
+                   await send_keyed(producer, self.settings.audience_topic, audience)]
+        await asyncio.gather(*futs, *(b.delivered() for b in batches if b is not None))
 
     async def latest_boundaries(self) -> Boundaries:
         try:

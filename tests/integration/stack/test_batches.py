@@ -1,5 +1,6 @@
 """kafka/batches.py against the real broker: records land in the partitions chosen, in order, batches that
-fill are followed by new ones, and the offsets returned are each partition's last record."""
+fill are followed by new ones, and the offsets returned are each partition's last record; keyed records go
+where the producer's own partitioner sends a record with that key."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaConsumer, TopicPartition
 
-from stream_app.kafka.batches import PartitionBatches
+from stream_app.kafka.batches import PartitionBatches, send_keyed
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +79,28 @@ def test_nothing_added_sends_nothing(kafka_bootstrap, topic):
 
     assert asyncio.run(send()) == {}
     assert all(records == [] for records in read_all(kafka_bootstrap, name).values())
+
+
+def test_keyed_records_go_where_the_producers_partitioner_sends_their_key(kafka_bootstrap, topic):
+    name = topic(partitions=PARTITIONS)
+    records = [(f"customer-{i % 40}".encode(), f"event {i}".encode()) for i in range(200)]
+    probes = [f"customer-{i}".encode() for i in range(40)]
+
+    async def send() -> dict[bytes, int]:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, max_batch_size=1024, linger_ms=5)
+        await producer.start()
+        try:
+            batches = await send_keyed(producer, name, records)
+            assert batches is not None and await send_keyed(producer, name, []) is None
+            await batches.delivered()
+            # where the producer itself puts one more record of each key, sent the usual way
+            return {key: (await producer.send_and_wait(name, b"probe", key=key)).partition for key in probes}
+        finally:
+            await producer.stop()
+
+    partition_of_key = asyncio.run(send())
+    assert len(set(partition_of_key.values())) == PARTITIONS, "40 keys should reach every partition"
+    got = read_all(kafka_bootstrap, name)
+    for p in range(PARTITIONS):
+        sent = [(k, v) for k, v, _ in got[p] if v != b"probe"]
+        assert sent == [(k, v) for k, v in records if partition_of_key[k] == p], f"partition {p}"
