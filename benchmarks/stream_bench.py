@@ -252,8 +252,8 @@ def main() -> None:
     stop(restart)
 
     for size in (int(x) for x in args.recompute_sizes.split(",") if x):
-        print(worker_rescore.report(size, asyncio.run(worker_rescore.recompute_and_rescore(s.redis_url, size,
-                                                                                           args.seed))))
+        figures = asyncio.run(worker_rescore.recompute_and_rescore(s.redis_url, size, args.seed, settings=s))
+        print(worker_rescore.report(size, figures))  # its events and changelog sent to Kafka, as the worker
 
     if args.profile:
         p_env = dict(env, RFM_APP_ID=f"bench-profile-{tag}", RFM_DATA_DIR=str(tmp / "pdata"))

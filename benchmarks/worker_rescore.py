@@ -1,6 +1,6 @@
 """Benchmark (not a test): the worker's recompute and rescore of one partition, at a population size.
 
-    python benchmarks/worker_rescore.py [--sizes 100000,1000000] [--seed 7] [--ordered N]
+    python benchmarks/worker_rescore.py [--sizes 100000,1000000] [--seed 7] [--ordered N] [--depth N] [--no-kafka]
 
 For each size, under a private prefix on the Redis at REDIS_URL: a population of customers with real order
 histories (a Pareto number of orders, about 4 a customer; log-normal amounts; times over a year; online or
@@ -9,10 +9,11 @@ rules) and written with the worker's profile script. Then, as during a steady st
 (or ``--ordered`` of them) order again and are scored with the boundaries of the time; the leader
 recomputes the boundaries (one Lua read of the rank index); and one worker's ``Processor`` rescores its
 partition to them, once for the customers the cut move touches (the steady state) and once scanning
-everyone (after an assignment), from the same state. Change events are counted, not sent: Kafka's share
-is in stream_bench's latency run. It prints the recompute time, both rescores, reading every profile back
-(what a first rescore after an assignment no longer does) and Redis memory per customer. The private keys
-are deleted at the end.
+everyone (after an assignment), from the same state. As in the worker, the rescore's change and audience
+events and its Table changelog records go to real topics of the broker at KAFKA_BOOTSTRAP, in batches,
+awaited before the next chunk (``--no-kafka`` counts them instead, to show Kafka's share). It prints the
+recompute time, both rescores, reading every profile back (what a first rescore after an assignment no
+longer does) and Redis memory per customer. The private keys and topics are deleted at the end.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import redis.asyncio as aioredis
+from kafka.admin import NewTopic
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stream_app import connect  # noqa: E402
 from stream_app.audiences import rules as audience_rules  # noqa: E402
 from stream_app.core import stored as codec  # noqa: E402
 from stream_app.core.fold import CustomerState  # noqa: E402
@@ -39,11 +42,13 @@ from stream_app.core.profile import ProfileWrite, WriteStatus  # noqa: E402
 from stream_app.core.scoring import rank_values  # noqa: E402
 from stream_app.core.segments import SegmentMap  # noqa: E402
 from stream_app.core.stored import Stored  # noqa: E402
+from stream_app.kafka.batches import PartitionBatches, send_keyed  # noqa: E402
 from stream_app.redis.boundaries import BoundaryStore  # noqa: E402
 from stream_app.redis.keys import any_pattern, customer_key  # noqa: E402
 from stream_app.redis.movers import MoverQuery  # noqa: E402
 from stream_app.redis.profiles import ProfileWriter  # noqa: E402
-from stream_app.settings import load  # noqa: E402
+from stream_app.settings import Settings, load  # noqa: E402
+from stream_app.worker.app import PRODUCER_LINGER  # noqa: E402
 from stream_app.worker import collector, control  # noqa: E402
 from stream_app.worker.boundaries import Published  # noqa: E402
 from stream_app.worker.messages import Msg  # noqa: E402
@@ -56,11 +61,21 @@ DAY_US = 86_400_000_000
 STEP = 10_000
 
 
-class NoKafka:
-    """The worker's sinks with real Redis writes; change events counted, not sent."""
+@dataclass
+class BenchTopics:
+    """The private topics a run sends to, and the producer (None: events counted, not sent)."""
 
-    def __init__(self, writer: ProfileWriter, store: BoundaryStore, query: MoverQuery):
-        self.writer, self.store, self.query, self.changes = writer, store, query, 0
+    producer: object | None
+    changes: str
+    audience: str
+    changelog: str
+
+
+class Sinks:
+    """The worker's sinks: real Redis writes; events sent as FaustSinks sends them (or counted)."""
+
+    def __init__(self, writer: ProfileWriter, store: BoundaryStore, query: MoverQuery, topics: BenchTopics):
+        self.writer, self.store, self.query, self.topics, self.changes = writer, store, query, topics, 0
 
     async def movers(self, spans):
         return await self.query.members(spans)
@@ -76,6 +91,11 @@ class NoKafka:
 
     async def publish(self, changes, dead, audience=()):
         self.changes += len(changes)
+        t = self.topics
+        if t.producer is None:
+            return
+        sent = [await send_keyed(t.producer, t.changes, changes), await send_keyed(t.producer, t.audience, audience)]
+        await asyncio.gather(*(b.delivered() for b in sent if b is not None))
 
     async def latest_boundaries(self):
         return (await self.store.load()).boundaries
@@ -88,19 +108,30 @@ class NoKafka:
 
 
 class OnePartition(dict):
-    """The worker's Table, one partition, in memory (values as stored.encode gives them, of their own length)."""
+    """The worker's Table, one partition, in memory (values as stored.encode gives them, of their own length);
+    ``set`` also keeps the changelog record that ``drain`` sends, as FaustTable does."""
+
+    topics: BenchTopics | None = None
+    pending: list
 
     def get(self, key, msg=None):  # type: ignore[override]
         return dict.get(self, key)
 
     def set(self, key, value, msg):
         self[key] = value
+        self.pending.append((key, value))
 
     def partition_items(self, partition):
         return self.items()
 
     async def drain(self):
-        pass
+        pending, self.pending = self.pending, []
+        if self.topics is None or self.topics.producer is None or not pending:
+            return
+        batches = PartitionBatches(self.topics.producer, self.topics.changelog)
+        for key, value in pending:
+            await batches.add(0, key, value)
+        await batches.delivered()
 
 
 @dataclass
@@ -200,22 +231,28 @@ async def order_again(ordered: int, seed: int, table: OnePartition, proc: Proces
     await _settle(proc, table, writer, picked)
 
 
-async def recompute_and_rescore(redis_url: str, customers: int, seed: int, ordered: int | None = None
-                                ) -> RescoreFigures:
+async def recompute_and_rescore(redis_url: str, customers: int, seed: int, ordered: int | None = None,
+                                settings: Settings | None = None, depth: int | None = None) -> RescoreFigures:
     """Recompute time and one worker's rescore of ``customers`` customers, both only the movers and scanning
-    everyone, from the same state, after ``ordered`` customers (default 1%) ordered again."""
+    everyone, from the same state, after ``ordered`` customers (default 1%) ordered again; with ``settings``,
+    the rescore's events and changelog go to private topics of its Kafka. ``depth``: rescore chunks written
+    at once (default: the worker's)."""
     ordered = customers // 100 if ordered is None else ordered
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     client = aioredis.Redis.from_url(redis_url)
     writer, store = ProfileWriter(client, prefix), BoundaryStore(client, prefix)
-    sinks = NoKafka(writer, store, MoverQuery(client, prefix))
+    topics = await bench_topics(settings, prefix) if settings is not None else BenchTopics(None, "", "", "")
+    sinks = Sinks(writer, store, MoverQuery(client, prefix), topics)
     table = OnePartition()
+    table.topics, table.pending = topics, []
     segments = SegmentMap.load()
     rules = audience_rules.load(None, segments.names)
 
     def processor(partitions: int | None = None) -> Processor:
-        return Processor(table, sinks, segments, "bench", rules=rules, rules_fp=rules.fingerprint,
+        proc = Processor(table, sinks, segments, "bench", rules=rules, rules_fp=rules.fingerprint,
                          partitions=partitions)
+        proc.rescore_depth = depth or proc.rescore_depth
+        return proc
 
     used_before = int((await client.info("memory"))["used_memory"])
     try:
@@ -231,6 +268,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
         for name, partitions in (("narrow", 1), ("full", None)):
             table.clear()
             table.update(states)  # the same state for both
+            table.pending = []
             proc = processor(partitions)
             proc.offer(first.boundaries)
             # steady state: this worker has owned the partition since its last rescore, scored with `first`
@@ -262,6 +300,9 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
                               verify_s, ordered, per_customer, runs["narrow"][3])
     finally:
         gc.unfreeze()
+        if topics.producer is not None:
+            await topics.producer.stop()
+            drop_topics(settings, topics)
         keys = [k async for k in client.scan_iter(match=any_pattern(prefix), count=10_000)]
         for i in range(0, len(keys), 10_000):
             await client.unlink(*keys[i : i + 10_000])  # DEL of a 10M-member rank index outlasts the read timeout
@@ -284,6 +325,31 @@ async def check_profiles(client: aioredis.Redis, prefix: str, proc: Processor, t
             raise SystemExit(f"customer {cid}: Redis holds {held}, the boundaries v{proc.bounds.version} say {want}")
 
 
+async def bench_topics(settings: Settings, prefix: str) -> BenchTopics:
+    """Private topics for the events and the changelog, and a producer configured as the worker's Faust
+    producer (acks from every replica, the worker's linger, 1 MB batches)."""
+    topics = BenchTopics(None, f"{prefix}-changes", f"{prefix}-audience", f"{prefix}-changelog")
+    admin = connect.kafka_admin(settings, client_id="rfm-bench")
+    try:
+        admin.create_topics([NewTopic(t, num_partitions=settings.partitions, replication_factor=1)
+                             for t in (topics.changes, topics.audience, topics.changelog)])
+    finally:
+        admin.close()
+    producer = connect.aiokafka_producer(settings, acks="all", linger_ms=int(PRODUCER_LINGER * 1000),
+                                         max_batch_size=1 << 20)
+    await producer.start()
+    topics.producer = producer
+    return topics
+
+
+def drop_topics(settings: Settings, topics: BenchTopics) -> None:
+    admin = connect.kafka_admin(settings, client_id="rfm-bench")
+    try:
+        admin.delete_topics([topics.changes, topics.audience, topics.changelog])
+    finally:
+        admin.close()
+
+
 def report(size: int, f: RescoreFigures) -> str:
     return (f"{size:,} customers: boundary recompute {f.recompute_ms:.1f} ms; rescore after {f.ordered:,} ordered again: "
             f"only the movers {f.narrow_s:.2f}s ({f.narrow_looked_at:,} looked at, {f.rescored:,} rescored, "
@@ -298,10 +364,18 @@ def main() -> None:
     ap.add_argument("--ordered", type=int, default=None,
                     help="customers who order between the two recomputes (default: 1%% of each size); a steady "
                          "1,000 orders/s with a recompute every 30 s is up to 30,000")
+    ap.add_argument("--no-kafka", action="store_true",
+                    help="count the rescore's events and changelog records instead of sending them")
+    ap.add_argument("--depth", type=int, default=None,
+                    help="rescore chunks written at once while the next is scored (default: the worker's)")
     args = ap.parse_args()
-    url = load().redis_url
+    settings = load()
+    kafka = None if args.no_kafka else settings
+    print(f"events and changelog: {'counted, not sent' if args.no_kafka else 'sent to Kafka'}", flush=True)
     for size in (int(x) for x in args.sizes.split(",") if x):
-        print(report(size, asyncio.run(recompute_and_rescore(url, size, args.seed, args.ordered))), flush=True)
+        figures = asyncio.run(recompute_and_rescore(settings.redis_url, size, args.seed, args.ordered, kafka,
+                                                           args.depth))
+        print(report(size, figures), flush=True)
 
 
 if __name__ == "__main__":
