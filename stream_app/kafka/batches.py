@@ -70,6 +70,9 @@ class PartitionBatches:
 
     async def _send(self, partition: int) -> None:
         batch, records = self._open.pop(partition)
+        # Closed, the batch is sent at once: aiokafka lingers (the worker's 5 ms) only for a batch still open
+        # to ``producer.send``, and nothing more will be added to this one.
+        batch.close()
         self.sent.append(SentBatch(partition, await self.producer.send_batch(batch, self.topic, partition=partition),
                                    records))
 
