@@ -150,9 +150,10 @@ def by_partition(ids: set[str], partitions: int) -> dict[int, list[bytes]]:
 #: the most customers a rescore looks at between two checks of its time slice
 RESCORE_CHUNK = 500
 #: rescore chunks written at once while the next is scored: with one, the worker waited for Redis a third
-#: of a rescore of the movers at 1M customers; with the events and changelog awaited from Kafka as well
-#: (two more round trips a chunk), four rescored 18k movers 7-9% faster than two, and everyone 12-18%
-RESCORE_DEPTH = 4
+#: of a rescore of the movers at 1M customers. Four rescored 18k movers 7-9% faster than two in the rescore
+#: benchmark, but live their writes crowded out the events': p99 at 1,000 orders/s with recomputes 6.6-6.9 s
+#: against 4.5-4.7 s with two (docs/streaming.md, 2 December 17:50 UTC)
+RESCORE_DEPTH = 2
 #: rescoring after a full batch (a backlog) lasts at least this share of the batch's own time: a replay
 #: leaves rescores a third of the worker, as the slices between batches did before events came first
 RESCORE_SHARE = 0.5
