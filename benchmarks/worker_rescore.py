@@ -111,8 +111,10 @@ class OnePartition(dict):
     """The worker's Table, one partition, in memory (values as stored.encode gives them, of their own length);
     ``set`` also keeps the changelog record that ``drain`` sends, as FaustTable does."""
 
-    topics: BenchTopics | None = None
-    pending: list
+    def __init__(self, topics: BenchTopics):
+        super().__init__()
+        self.topics = topics
+        self.pending: list[tuple[bytes, bytes]] = []  # this flush's changelog records
 
     def get(self, key, msg=None):  # type: ignore[override]
         return dict.get(self, key)
@@ -126,7 +128,7 @@ class OnePartition(dict):
 
     async def drain(self):
         pending, self.pending = self.pending, []
-        if self.topics is None or self.topics.producer is None or not pending:
+        if self.topics.producer is None or not pending:
             return
         batches = PartitionBatches(self.topics.producer, self.topics.changelog)
         for key, value in pending:
@@ -243,8 +245,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
     writer, store = ProfileWriter(client, prefix), BoundaryStore(client, prefix)
     topics = await bench_topics(settings, prefix) if settings is not None else BenchTopics(None, "", "", "")
     sinks = Sinks(writer, store, MoverQuery(client, prefix), topics)
-    table = OnePartition()
-    table.topics, table.pending = topics, []
+    table = OnePartition(topics)
     segments = SegmentMap.load()
     rules = audience_rules.load(None, segments.names)
 
@@ -374,7 +375,7 @@ def main() -> None:
     print(f"events and changelog: {'counted, not sent' if args.no_kafka else 'sent to Kafka'}", flush=True)
     for size in (int(x) for x in args.sizes.split(",") if x):
         figures = asyncio.run(recompute_and_rescore(settings.redis_url, size, args.seed, args.ordered, kafka,
-                                                           args.depth))
+                                                    args.depth))
         print(report(size, figures), flush=True)
 
 
