@@ -46,11 +46,16 @@ def to_cents(value: object) -> int:
     return int((d * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
+#: "00" to "99": a changed customer's profile and events format three amounts, and a formatted ``{:02d}``
+#: took two thirds of each one's time
+_HUNDREDTHS = tuple(f"{i:02d}" for i in range(100))
+
+
 def format_cents(cents: int) -> str:
     """Integer cents as a decimal string with exactly two places: -1234 -> "-12.34"."""
-    sign = "-" if cents < 0 else ""
-    whole, frac = divmod(abs(cents), 100)
-    return f"{sign}{whole}.{frac:02d}"
+    if cents < 0:
+        return "-" + format_cents(-cents)
+    return f"{cents // 100}.{_HUNDREDTHS[cents % 100]}"
 
 
 def aov_cents(monetary_cents: int, frequency: int) -> int:

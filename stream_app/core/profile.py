@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 
 import orjson
 
@@ -179,10 +180,17 @@ def profile_fields(scores: Scores, totals: Totals, ranks: RankValues, updated_us
     """The hash fields of a scored profile besides the script's own (seq, versions, segment, audiences), flattened
     name, value, ...: one definition for the processor's writes and for rewriting a profile Redis lost."""
     return (
-        "r_score", str(scores.r), "f_score", str(scores.f), "m_score", str(scores.m),
-        "aov_score", str(scores.aov), "rfm_score", scores.rfm_score, "rfm_sum", str(scores.rfm_sum),
-        "value_band", value_band(scores.rfm_sum), "frequency", str(totals.frequency),
+        *score_fields(scores.r, scores.f, scores.m, scores.aov), "frequency", str(totals.frequency),
         "monetary", format_cents(totals.monetary_cents), "aov", format_cents(ranks[3]),
         "last_order_at", format_us(ranks[0]), "updated_at", format_us(updated_us),
         "channel", totals.channel or "", "categories", ",".join(totals.categories),
     )  # fmt: skip
+
+
+@lru_cache(maxsize=1024)  # 625 combinations of four scores 1-5
+def score_fields(r: int, f: int, m: int, aov: int) -> tuple[str, ...]:
+    """The hash fields that follow from the four scores alone, flattened name, value, ...: built once per
+    combination, where building them per decided customer took 40% of :func:`profile_fields`."""
+    scores = Scores(r, f, m, aov)
+    return ("r_score", str(r), "f_score", str(f), "m_score", str(m), "aov_score", str(aov),
+            "rfm_score", scores.rfm_score, "rfm_sum", str(scores.rfm_sum), "value_band", value_band(scores.rfm_sum))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from stream_app.core.decide import AudienceMove, Decision, Scored, SegmentChange, decide
 from stream_app.core.fold import CustomerState
 from stream_app.core.model import Scores, Totals
@@ -125,3 +127,16 @@ def test_a_writes_scores_read_the_same_in_any_field_order():
         assert ProfileWrite("c1", 1, 1, "loyal", RANKS, f).scores() == ("3", "2", "4", "1")
     assert ProfileWrite("c1", 1, 1, "", (0, 0, 0, 0), ("updated_at", format_us(T))).scores() is None
     assert ProfileWrite("c1", 1, 1, "x", RANKS, ("r_score", "5")).scores() == ("5", "", "", "")
+
+
+def test_profile_fields_of_every_combination_of_scores() -> None:
+    """The score fields come from a cache of the 625 combinations: each says what its scores say."""
+    from stream_app.core.profile import profile_fields
+    from stream_app.core.segments import value_band
+
+    for r, f, m, aov in itertools.product(range(1, 6), repeat=4):
+        fields = dict(zip(*[iter(profile_fields(Scores(r, f, m, aov), TOTALS, RANKS, T))] * 2))
+        assert (fields["r_score"], fields["f_score"]) == (str(r), str(f))
+        assert (fields["m_score"], fields["aov_score"]) == (str(m), str(aov))
+        assert fields["rfm_score"] == f"{r}{f}{m}" and fields["rfm_sum"] == str(r + f + m)
+        assert fields["value_band"] == value_band(r + f + m)
