@@ -93,15 +93,26 @@ class WorkerMetrics:
                 observe(max(0.0, now - handle.message.timestamp))
 
     def published(self, changes: list[tuple[bytes, bytes]], moves: list[tuple[bytes, bytes]]) -> None:
-        """Count delivered change and audience events by their labels."""
+        """Count delivered change and audience events by their labels.
+
+        Counted per label set, once per call: a labelled counter's ``labels().inc()`` took 4 us an event
+        (a lookup and a lock), three times the event's decoding, and a rescore chunk publishes hundreds.
+        """
+        causes: collections.Counter[str] = collections.Counter()
+        recent = self.recent_changes
         for _, value in changes:
             ev = orjson.loads(value)
-            self.changes.labels(ev.get("cause", "")).inc()
-            self.recent_changes.append(ev)
+            causes[ev.get("cause", "")] += 1
+            recent.append(ev)
         self.changes_seen += len(changes)
+        for cause, n in causes.items():
+            self.changes.labels(cause).inc(n)
+        moved: collections.Counter[tuple[str, str]] = collections.Counter()
         for _, value in moves:
             ev = orjson.loads(value)
-            self.audience_moves.labels(ev.get("audience", ""), ev.get("action", "")).inc()
+            moved[ev.get("audience", ""), ev.get("action", "")] += 1
+        for (audience, action), n in moved.items():
+            self.audience_moves.labels(audience, action).inc(n)
 
     def set_retrying(self, exc: BaseException | None) -> None:
         """A batch failed on a server (exc) or went through again (None); /readyz reads the reason."""

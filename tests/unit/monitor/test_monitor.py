@@ -91,6 +91,12 @@ def test_published_events_are_counted_by_cause_and_audience():
     assert m.changes.labels("rescore")._value.get() == 1
     assert m.audience_moves.labels("vip", "exit")._value.get() == 1
     assert m.changes_seen == 1 and m.recent_changes[-1]["customer_id"] == "c1"
+    # a flush of several: each label set counted by how many of its events it holds, the latest kept last
+    order = [(f"c{i}".encode(), orjson.dumps({"customer_id": f"c{i}", "cause": "order"})) for i in range(2, 5)]
+    asyncio.run(sinks.publish([order[0], (b"c1", change), *order[1:]], [], [(b"c1", move), (b"c2", move)]))
+    assert m.changes.labels("rescore")._value.get() == 2 and m.changes.labels("order")._value.get() == 3
+    assert m.audience_moves.labels("vip", "exit")._value.get() == 3
+    assert m.changes_seen == 5 and [c["customer_id"] for c in m.recent_changes][-2:] == ["c3", "c4"]
 
 
 def test_batch_latency_and_event_age_skip_control_messages():
