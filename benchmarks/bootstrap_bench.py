@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,39 +27,67 @@ from stream_app.settings import load  # noqa: E402
 from stream_app.tools.synthetic import generate_lines  # noqa: E402
 
 
+@dataclass
+class BootstrapRun:
+    events: int
+    customers: int
+    seconds: float  # the whole command, start-up and reading the file included
+    peak_mb: float  # the bootstrap process's own peak resident memory
+    output: str  # its stage lines
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    def report(self) -> str:
+        return (f"bootstrap: {self.events:,} events of {self.customers:,} customers in {self.seconds:.1f}s, "
+                f"{self.rate:,.0f} events/s (whole process, start-up included), peak memory {self.peak_mb:,.0f} MB")
+
+
+def bootstrap_run(events: int, customers: int, seed: int) -> BootstrapRun:
+    """Generate a synthetic history, bootstrap it into a fresh deployment, delete the deployment after.
+
+    The peak memory is the bootstrap process's own (``wait4`` of that child), so a caller that has run other
+    processes (stream_bench.py's workers) does not see theirs instead.
+    """
+    run = uuid.uuid4().hex[:10]
+    env = dict(os.environ, RFM_APP_ID=f"bench-bootstrap-{run}", RFM_ORDERS_TOPIC=f"bench-bootstrap-{run}-orders",
+               RFM_CHANGES_TOPIC=f"bench-bootstrap-{run}-changes", RFM_DEAD_LETTER_TOPIC=f"bench-bootstrap-{run}-dead",
+               RFM_AUDIENCE_TOPIC=f"bench-bootstrap-{run}-audience", RFM_REDIS_PREFIX=f"bench-bootstrap-{run}",
+               PYTHONPATH=str(ROOT))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path, log = Path(tmp) / "events.jsonl", Path(tmp) / "bootstrap.log"
+            t0 = time.perf_counter()
+            with open(path, "wb") as fh:
+                for line in generate_lines(customers, events, seed):
+                    fh.write(line + b"\n")
+            print(f"generated {events:,} events of {customers:,} customers "
+                  f"({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f}s", flush=True)
+            t0 = time.perf_counter()
+            with open(log, "wb") as out:
+                proc = subprocess.Popen([sys.executable, "-m", "stream_app.cli", "bootstrap", str(path),
+                                         "--format", "events"], env=env, stdout=out)
+                _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - t0
+            output = log.read_text().strip()
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            raise SystemExit(f"{output}\nbootstrap exited {code}")
+        return BootstrapRun(events, customers, seconds, usage.ru_maxrss / 1024, output)
+    finally:
+        _delete(env)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-
-    run = uuid.uuid4().hex[:10]
-    env = dict(os.environ, RFM_APP_ID=f"bench-bootstrap-{run}", RFM_ORDERS_TOPIC=f"bench-bootstrap-{run}-orders",
-               RFM_CHANGES_TOPIC=f"bench-bootstrap-{run}-changes", RFM_DEAD_LETTER_TOPIC=f"bench-bootstrap-{run}-dead",
-               RFM_AUDIENCE_TOPIC=f"bench-bootstrap-{run}-audience", RFM_REDIS_PREFIX=f"bench-bootstrap-{run}",
-               PYTHONPATH=str(ROOT))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "events.jsonl"
-        t0 = time.perf_counter()
-        with open(path, "wb") as fh:
-            for line in generate_lines(args.customers, args.events, args.seed):
-                fh.write(line + b"\n")
-        print(f"generated {args.events:,} events of {args.customers:,} customers "
-              f"({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f}s", flush=True)
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "stream_app.cli", "bootstrap", str(path), "--format", "events"],
-                              env=env, text=True, stdout=subprocess.PIPE)
-        seconds = time.perf_counter() - t0
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    try:
-        print(proc.stdout.strip())
-        if proc.returncode != 0:
-            sys.exit(f"bootstrap exited {proc.returncode}")
-        print(f"bootstrap: {args.events:,} events in {seconds:.1f}s, {args.events / seconds:,.0f} events/s "
-              f"(whole process, start-up included), peak memory {peak_mb:,.0f} MB")
-    finally:
-        _delete(env)
+    run = bootstrap_run(args.events, args.customers, args.seed)
+    print(run.output)
+    print(run.report())
 
 
 def _delete(env: dict[str, str]) -> None:

@@ -7,8 +7,13 @@ In one run, on one synthetic topic (rfm-stream generate's stream: Pareto frequen
 2. our worker (`rfm-stream worker`, one process): end-to-end events/s and its ratio to (1);
 3. latency produce -> Redis at a steady 1,000 events/s of existing customers (p50/p99), on the warm worker,
    with the boundaries recomputed every 30 s meanwhile;
-4. the boundary recompute and a partition rescore at 100k and 1M customers (worker_rescore.py);
-5. with --profile, our worker again under pyinstrument, and where its time goes.
+4. `rfm-stream bootstrap` of --bootstrap-events synthetic events (10M of 1M customers) into an empty
+   deployment, its events/s and peak memory against (2), the worker's replay of the same kind of stream
+   (bootstrap_bench.py; --bootstrap-events 0 leaves it out);
+5. the boundary recompute and a partition rescore at 100k and 1M customers (worker_rescore.py; 10M with
+   --recompute-sizes 100000,1000000,10000000, which needs about 11 GB for Redis and as much for the
+   benchmark's in-memory Table), and Redis bytes per customer;
+6. with --profile, our worker again under pyinstrument, and where its time goes.
 Rates count from the first committed offset to the last, so process start-up is excluded.
 """
 
@@ -42,7 +47,8 @@ from stream_app.worker.boundaries import Published  # noqa: E402
 from stream_app.tools.synthetic import generate  # noqa: E402
 from stream_app.kafka.topics import ensure_topics  # noqa: E402
 
-import worker_rescore  # noqa: E402  (beside this script)
+import bootstrap_bench  # noqa: E402  (beside this script)
+import worker_rescore  # noqa: E402
 
 
 def decode_agent_main() -> None:
@@ -196,6 +202,8 @@ def main() -> None:
                     help="how long the latency probes run (at most one probe per customer)")
     ap.add_argument("--recompute-interval", type=float, default=30.0, help="the worker's RFM_RECOMPUTE_INTERVAL")
     ap.add_argument("--recompute-sizes", default="100000,1000000")
+    ap.add_argument("--bootstrap-events", type=int, default=10_000_000, help="0: no bootstrap run")
+    ap.add_argument("--bootstrap-customers", type=int, default=1_000_000)
     ap.add_argument("--profile", action="store_true", help="also run the worker under pyinstrument")
     ap.add_argument("--store", default="rocksdb://")
     ap.add_argument("--worker-args", default="", help="extra options of rfm-stream worker, e.g. '--batch-size 20000'")
@@ -250,6 +258,11 @@ def main() -> None:
         time.sleep(0.1)
     print(f"restart with the RocksDB folder kept: ready in {time.perf_counter() - t0:.1f}s")
     stop(restart)
+
+    if args.bootstrap_events:
+        boot = bootstrap_bench.bootstrap_run(args.bootstrap_events, args.bootstrap_customers, args.seed)
+        print(boot.output)
+        print(f"{boot.report()}; {boot.rate / rate:.1f}x the worker's replay rate above")
 
     for size in (int(x) for x in args.recompute_sizes.split(",") if x):
         figures = asyncio.run(worker_rescore.recompute_and_rescore(s.redis_url, size, args.seed, settings=s))
