@@ -234,6 +234,17 @@ async def order_again(ordered: int, seed: int, table: OnePartition, proc: Proces
     await _settle(proc, table, writer, picked)
 
 
+async def settled_memory(client: aioredis.Redis) -> int:
+    """Redis' used memory once the keys unlinked before (an earlier run's, the bootstrap's) are freed: UNLINK
+    frees them in the background, and memory freed during a run would be taken off its customers' bytes."""
+    for _ in range(600):
+        info = await client.info("memory")
+        if int(info.get("lazyfree_pending_objects", 0)) == 0:
+            break
+        await asyncio.sleep(0.1)
+    return int(info["used_memory"])
+
+
 async def recompute_and_rescore(redis_url: str, customers: int, seed: int, ordered: int | None = None,
                                 settings: Settings | None = None, depth: int | None = None) -> RescoreFigures:
     """Recompute time and one worker's rescore of ``customers`` customers, both only the movers and scanning
@@ -256,7 +267,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
         proc.rescore_depth = depth or proc.rescore_depth
         return proc
 
-    used_before = int((await client.info("memory"))["used_memory"])
+    used_before = await settled_memory(client)
     try:
         proc = processor()
         first, recompute_ms = await populate(customers, seed, table, writer, store, proc, rules.fingerprint)
