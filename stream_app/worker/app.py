@@ -47,6 +47,7 @@ from stream_app.worker.checkpoint import Checkpoint
 from stream_app.worker.faust_offsets import FaustOffsets
 from stream_app.worker.heap import HeapGrowth
 from stream_app.worker import outage
+from stream_app.worker.quiet_monitor import QuietMonitor
 from stream_app.worker.redis_epoch import RedisEpoch
 from stream_app.worker import collector, faust_internals, malloc
 from stream_app.worker.messages import Msg
@@ -317,6 +318,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         producer_linger=PRODUCER_LINGER,
         producer_max_batch_size=1_048_576,
         web_enabled=False,  # stream_app.monitor serves /metrics, the health checks and the dashboard
+        monitor=QuietMonitor(),  # Faust's figures per event feed only the web views turned off above
     )
     # raw serializers: a value Faust cannot decode would stop its stream; the processor dead-letters it instead
     orders = app.topic(settings.orders_topic, key_type=bytes, value_type=bytes, key_serializer="raw",
