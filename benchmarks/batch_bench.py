@@ -10,14 +10,15 @@ script), and checks that both tables agree customer for customer.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
+
+from measure import run_measured  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
@@ -25,18 +26,10 @@ DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
 
 def run_once(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one run of a command, its output discarded."""
-    start = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.execvp(cmd[0], cmd)
-    _, status, usage = os.wait4(pid, 0)
-    elapsed = time.perf_counter() - start
-    if status:
-        sys.exit(f"{' '.join(cmd)} failed (status {status})")
-    return elapsed, usage.ru_maxrss / 1024
+    elapsed, peak_mb, code = run_measured(cmd, stderr=subprocess.DEVNULL)
+    if code:
+        sys.exit(f"{' '.join(cmd)} failed (exit {code})")
+    return elapsed, peak_mb
 
 
 def main() -> None:

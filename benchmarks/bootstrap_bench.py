@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from measure import run_measured  # noqa: E402  (beside this script)
 from stream_app.settings import load  # noqa: E402
 from stream_app.tools.synthetic import generate_lines  # noqa: E402
 
@@ -46,10 +46,7 @@ class BootstrapRun:
 
 def bootstrap_run(events: int, customers: int, seed: int) -> BootstrapRun:
     """Generate a synthetic history, bootstrap it into a fresh deployment, delete the deployment after.
-
-    The peak memory is the bootstrap process's own (``wait4`` of that child), so a caller that has run other
-    processes (stream_bench.py's workers) does not see theirs instead.
-    """
+    The peak memory is the bootstrap process's own, not that of a worker stream_bench.py ran before it."""
     run = uuid.uuid4().hex[:10]
     env = dict(os.environ, RFM_APP_ID=f"bench-bootstrap-{run}", RFM_ORDERS_TOPIC=f"bench-bootstrap-{run}-orders",
                RFM_CHANGES_TOPIC=f"bench-bootstrap-{run}-changes", RFM_DEAD_LETTER_TOPIC=f"bench-bootstrap-{run}-dead",
@@ -64,17 +61,13 @@ def bootstrap_run(events: int, customers: int, seed: int) -> BootstrapRun:
                     fh.write(line + b"\n")
             print(f"generated {events:,} events of {customers:,} customers "
                   f"({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f}s", flush=True)
-            t0 = time.perf_counter()
             with open(log, "wb") as out:
-                proc = subprocess.Popen([sys.executable, "-m", "stream_app.cli", "bootstrap", str(path),
-                                         "--format", "events"], env=env, stdout=out)
-                _, status, usage = os.wait4(proc.pid, 0)
-            seconds = time.perf_counter() - t0
+                seconds, peak_mb, code = run_measured([sys.executable, "-m", "stream_app.cli", "bootstrap", str(path),
+                                                       "--format", "events"], env=env, stdout=out)
             output = log.read_text().strip()
-        code = os.waitstatus_to_exitcode(status)
         if code != 0:
             raise SystemExit(f"{output}\nbootstrap exited {code}")
-        return BootstrapRun(events, customers, seconds, usage.ru_maxrss / 1024, output)
+        return BootstrapRun(events, customers, seconds, peak_mb, output)
     finally:
         _delete(env)
 

@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from measure import settled_used_memory  # noqa: E402  (beside this script)
 from stream_app.core.quintiles import DIMENSIONS  # noqa: E402
 from stream_app.core.scoring import Boundaries  # noqa: E402
 from stream_app.redis.movers import MoverQuery  # noqa: E402
@@ -100,7 +101,7 @@ def run(n: int, changed: int, url: str, rng: np.random.Generator) -> None:
     prefix = f"bench-rescore-{uuid.uuid4().hex[:10]}"
     try:
         ids, values = population(n, rng)
-        mem0 = int(client.info("memory")["used_memory"])
+        mem0 = settled_used_memory(url)  # the size before unlinked its four rank indexes
         t0 = time.perf_counter()
         write_index(client, prefix, ids, values)
         load_s = time.perf_counter() - t0

@@ -34,6 +34,7 @@ from kafka.admin import NewTopic
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from measure import settled_used_memory  # noqa: E402  (beside this script)
 from stream_app import connect  # noqa: E402
 from stream_app.audiences import rules as audience_rules  # noqa: E402
 from stream_app.core import stored as codec  # noqa: E402
@@ -234,17 +235,6 @@ async def order_again(ordered: int, seed: int, table: OnePartition, proc: Proces
     await _settle(proc, table, writer, picked)
 
 
-async def settled_memory(client: aioredis.Redis) -> int:
-    """Redis' used memory once the keys unlinked before (an earlier run's, the bootstrap's) are freed: UNLINK
-    frees them in the background, and memory freed during a run would be taken off its customers' bytes."""
-    for _ in range(600):
-        info = await client.info("memory")
-        if int(info.get("lazyfree_pending_objects", 0)) == 0:
-            break
-        await asyncio.sleep(0.1)
-    return int(info["used_memory"])
-
-
 async def recompute_and_rescore(redis_url: str, customers: int, seed: int, ordered: int | None = None,
                                 settings: Settings | None = None, depth: int | None = None) -> RescoreFigures:
     """Recompute time and one worker's rescore of ``customers`` customers, both only the movers and scanning
@@ -267,7 +257,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
         proc.rescore_depth = depth or proc.rescore_depth
         return proc
 
-    used_before = await settled_memory(client)
+    used_before = settled_used_memory(redis_url)
     try:
         proc = processor()
         first, recompute_ms = await populate(customers, seed, table, writer, store, proc, rules.fingerprint)
