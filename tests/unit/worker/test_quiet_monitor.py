@@ -13,6 +13,8 @@ from stream_app.worker.app import build_app
 from stream_app.worker.quiet_monitor import QuietMonitor
 
 TP0 = TP("orders", 0)
+SILENCED = ("on_message_in", "on_stream_event_in", "on_stream_event_out", "on_message_out", "on_table_get",
+            "on_table_set")
 
 
 class Task:
@@ -24,8 +26,6 @@ class Stream:
 
     def __init__(self) -> None:
         self.task_owner = Task()
-SILENCED = ("on_message_in", "on_stream_event_in", "on_stream_event_out", "on_message_out", "on_table_get",
-            "on_table_set")
 
 
 def test_the_worker_app_uses_the_quiet_monitor(tmp_path):
