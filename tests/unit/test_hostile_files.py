@@ -176,14 +176,14 @@ def test_events_not_utf8(tmp_path, capsys, raw):
 
 
 @pytest.mark.parametrize("fmt,name,content,expect", [
-    ("online-retail", "r.csv.gz", gzip.compress(f"{RETAIL_HEADER}\n{RETAIL_OK}\n".encode() * 50)[:60],
+    ("online-retail", "r.csv.gz", gzip.compress(f"{RETAIL_HEADER}\n{RETAIL_OK}\n".encode() * 50, mtime=0)[:60],
      "line 1: corrupt or truncated gzip data: Compressed file ended before the end-of-stream marker was reached"),
     ("online-retail", "r.csv.gz", b"garbage, not gzip\n", "not a gzip file, although its name ends in .gz"),
     ("flo", "f.csv.gz", b"\x1f\x8b" + b"\x00" * 40, "line 1: corrupt or truncated gzip data: "),
     ("events", "e.jsonl.gz", (order() + "\n").encode(), "not a gzip file, although its name ends in .gz"),
-    ("events", "e.jsonl.gz", gzip.compress((order() + "\n").encode() * 5000)[:-30],
+    ("events", "e.jsonl.gz", gzip.compress((order() + "\n").encode() * 5000, mtime=0)[:-30],
      "corrupt or truncated gzip data: Compressed file ended before the end-of-stream marker was reached"),
-])
+], ids=["retail-truncated", "retail-not-gzip", "flo-zeroed", "events-not-gzip", "events-truncated"])
 def test_broken_gzip(tmp_path, capsys, fmt, name, content, expect):
     src = write(tmp_path / name, content)
     got = refused(capsys, tmp_path, "batch", str(src), "--format", fmt)
