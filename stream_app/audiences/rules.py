@@ -63,6 +63,9 @@ VALUE_BANDS = ("low", "mid", "high")
 MONEY_CENTS = {"monetary": "monetary_cents", "aov": "aov_cents"}
 
 Value = int | Decimal | str | frozenset
+#: audiences as the worker tests them, sorted by name: (name, items), each item a tuple of alternatives
+#: (field, test, value), of which one must hold
+Plans = tuple[tuple[str, tuple[tuple[tuple[str, Callable[[Any, Any], bool], Any], ...], ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -137,17 +140,32 @@ class AudienceRules:
 
     def membership_of_values(self, values: Mapping[str, Any]) -> list[str]:
         """As :meth:`membership`, for a profile already in :func:`profile_values` form (the worker's fast path)."""
-        members = []
+        return members(self._plans, values)  # type: ignore[attr-defined]
+
+    def narrowed(self, known: Mapping[str, Any]) -> Plans:
+        """The rules for every profile whose fields named in ``known`` have those values (normalised as in
+        :func:`profile_values`): what :func:`members` then needs only the other fields for.
+
+        An audience with an item that no known value satisfies and no other field can is gone; an item one
+        of whose known alternatives holds is dropped (it holds whatever the rest is); the other items keep
+        their alternatives on unknown fields. Audiences whose every item is dropped have no item left:
+        every such profile is a member. The worker narrows once per combination of scores and segment
+        (worker/scorer.py), where testing every condition of every audience per customer was a quarter of
+        a bulk load's scoring.
+        """
+        plans = []
         for name, items in self._plans:  # type: ignore[attr-defined]
-            for alternatives in items:  # every item must hold: one of its alternatives
-                for field_name, test, value in alternatives:
-                    if test(values.get(field_name), value):
-                        break
-                else:
+            left = []
+            for alternatives in items:
+                if any(test(known[f], v) for f, test, v in alternatives if f in known):
+                    continue
+                rest = tuple(a for a in alternatives if a[0] not in known)
+                if not rest:
                     break
+                left.append(rest)
             else:
-                members.append(name)
-        return members
+                plans.append((name, tuple(left)))
+        return tuple(plans)
 
     @property
     def fingerprint(self) -> str:
@@ -179,6 +197,22 @@ class AudienceRules:
 
     def __len__(self) -> int:
         return len(self.audiences)
+
+
+def members(plans: Plans, values: Mapping[str, Any]) -> list[str]:
+    """The names (in ``plans``' order, sorted by name) of the audiences whose every item holds for ``values``:
+    one of its alternatives does."""
+    out = []
+    for name, items in plans:
+        for alternatives in items:
+            for field_name, test, value in alternatives:
+                if test(values.get(field_name), value):
+                    break
+            else:
+                break
+        else:
+            out.append(name)
+    return out
 
 
 def _canonical_condition(cond: Condition) -> list:

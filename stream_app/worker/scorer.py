@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from stream_app.audiences.rules import AudienceRules
+from stream_app.audiences.rules import AudienceRules, Plans, members
 from stream_app.core.decide import Scored
 from stream_app.core.fold import CustomerState
 from stream_app.core.model import Scores, Totals
@@ -20,6 +20,8 @@ class Scorer:
         self.rules = rules
         self.rules_fp = rules_fp
         self.now_us = now_us
+        #: (segment, r, f, m, aov) -> the rules narrowed to it: at most 625 combinations a segment map
+        self._by_scores: dict[tuple[str, int, int, int, int], tuple[Plans, tuple[str, ...] | None]] = {}
 
     def score(self, state: CustomerState, bounds: Boundaries, cause: str, occurred_us: int,
               totals: Totals | None = None, updated_us: int | None = None,
@@ -45,12 +47,30 @@ class Scorer:
                       updated_us=self.now_us() if updated_us is None else updated_us)
 
     def membership(self, segment: str, scores: Scores, totals: Totals, ranks: RankValues) -> list[str]:
-        """The audiences of a profile. recency_days needs an as-of time the stream does not have: missing here."""
+        """The audiences of a profile. recency_days needs an as-of time the stream does not have: missing here.
+
+        What the scores and segment decide is decided once per combination (:meth:`_narrowed`); only the
+        audiences that still depend on the customer's totals are tested per customer."""
         if not self.rules:
             return []
-        return self.rules.membership_of_values({  # already the rules' normalised form: ints, cents, str or None
-            "segment": segment, "r_score": scores.r, "f_score": scores.f, "m_score": scores.m,
-            "aov_score": scores.aov, "rfm_sum": scores.rfm_sum, "value_band": value_band(scores.rfm_sum),
+        key = (segment, scores.r, scores.f, scores.m, scores.aov)
+        narrowed = self._by_scores.get(key)
+        if narrowed is None:
+            narrowed = self._by_scores[key] = self._narrowed(segment, scores)
+        plans, names = narrowed
+        if names is not None:
+            return list(names)
+        return members(plans, {  # already the rules' normalised form: ints, cents, str or None
             "recency_days": None, "frequency": totals.frequency, "monetary": totals.monetary_cents,
             "aov": rank_aov(ranks), "channel": totals.channel or None, "categories": frozenset(totals.categories),
         })
+
+    def _narrowed(self, segment: str, scores: Scores) -> tuple[Plans, tuple[str, ...] | None]:
+        """The rules narrowed to profiles of these scores and segment, and the audiences' names when that
+        decides them all (None: some still depend on other fields)."""
+        assert self.rules is not None
+        plans = self.rules.narrowed({
+            "segment": segment, "r_score": scores.r, "f_score": scores.f, "m_score": scores.m,
+            "aov_score": scores.aov, "rfm_sum": scores.rfm_sum, "value_band": value_band(scores.rfm_sum),
+        })
+        return plans, (None if any(items for _, items in plans) else tuple(name for name, _ in plans))
