@@ -1,6 +1,6 @@
 """Benchmark of `rfm-stream bootstrap` on the real stack (not a test): events/s and peak memory.
 
-    python benchmarks/bootstrap_bench.py [--events 1000000] [--customers 100000] [--seed 7]
+    python benchmarks/bootstrap_bench.py [--events 1000000] [--customers 100000] [--seed 7] [--shard-customers N]
 
 Writes `rfm-stream generate`'s synthetic stream (Pareto frequency, log-normal amounts) to a temporary
 events file, bootstraps it into a fresh deployment (its own app id, topics and Redis prefix on the stack
@@ -44,9 +44,10 @@ class BootstrapRun:
                 f"{self.rate:,.0f} events/s (whole process, start-up included), peak memory {self.peak_mb:,.0f} MB")
 
 
-def bootstrap_run(events: int, customers: int, seed: int) -> BootstrapRun:
+def bootstrap_run(events: int, customers: int, seed: int, shard_customers: int | None = None) -> BootstrapRun:
     """Generate a synthetic history, bootstrap it into a fresh deployment, delete the deployment after.
-    The peak memory is the bootstrap process's own, not that of a worker stream_bench.py ran before it."""
+    The peak memory is the bootstrap process's own, not that of a worker stream_bench.py ran before it.
+    ``shard_customers``: the command's ``--shard-customers`` (None: its default)."""
     run = uuid.uuid4().hex[:10]
     env = dict(os.environ, RFM_APP_ID=f"bench-bootstrap-{run}", RFM_ORDERS_TOPIC=f"bench-bootstrap-{run}-orders",
                RFM_CHANGES_TOPIC=f"bench-bootstrap-{run}-changes", RFM_DEAD_LETTER_TOPIC=f"bench-bootstrap-{run}-dead",
@@ -62,8 +63,9 @@ def bootstrap_run(events: int, customers: int, seed: int) -> BootstrapRun:
             print(f"generated {events:,} events of {customers:,} customers "
                   f"({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f}s", flush=True)
             with open(log, "wb") as out:
+                shards = ["--shard-customers", str(shard_customers)] if shard_customers else []
                 seconds, peak_mb, code = run_measured([sys.executable, "-m", "stream_app.cli", "bootstrap", str(path),
-                                                       "--format", "events"], env=env, stdout=out)
+                                                       "--format", "events", *shards], env=env, stdout=out)
             output = log.read_text().strip()
         if code != 0:
             raise SystemExit(f"{output}\nbootstrap exited {code}")
@@ -77,8 +79,10 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--shard-customers", type=int, default=None,
+                    help="the most customers whose states the load holds at once (default: the command's)")
     args = ap.parse_args()
-    run = bootstrap_run(args.events, args.customers, args.seed)
+    run = bootstrap_run(args.events, args.customers, args.seed, args.shard_customers)
     print(run.output)
     print(run.report())
 

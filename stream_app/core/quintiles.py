@@ -19,6 +19,7 @@ A single customer (N = 1, where qcut itself refuses) scores 1.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,7 +59,7 @@ class Cuts:
         return cls(tuple((int(v), str(c)) for v, c in data))
 
 
-def cuts_of(values: list[int], ids: list[str]) -> Cuts:
+def cuts_of(values: "Sequence[int] | np.ndarray", ids: list[str]) -> Cuts:
     """``cuts_from_sorted(sorted(zip(values, ids)))`` without sorting the population's keys in Python.
 
     The value at a cut rank does not depend on how ties are ordered, so the values are sorted as integers

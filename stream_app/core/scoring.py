@@ -7,6 +7,7 @@ monetary cents, AOV on the average order value in cents (rounded half-even).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stream_app.core.fold import CustomerState
@@ -75,8 +76,14 @@ def boundaries_of(population: dict[str, Totals], version: int = 0) -> Boundaries
     """Boundaries of a whole population held in memory (tests, the batch reference)."""
     values = {cid: v for cid, t in population.items() if (v := rank_values(t)) is not None}
     ids = list(values)
-    cuts = {d: cuts_of([values[cid][i] for cid in ids], ids) for i, d in enumerate(DIMENSIONS)}
-    return Boundaries(cuts=cuts, customers=len(values), version=version)
+    return boundaries_of_ranks(ids, [[values[cid][i] for cid in ids] for i in range(len(DIMENSIONS))], version)
+
+
+def boundaries_of_ranks(ids: list[str], columns: Sequence[Sequence[int]], version: int = 0) -> Boundaries:
+    """Boundaries of the scored customers ``ids`` from their rank values, one column per dimension (lists or
+    int64 arrays): what a bulk load keeps of customers whose states it no longer holds."""
+    cuts = {d: cuts_of(columns[i], ids) for i, d in enumerate(DIMENSIONS)}
+    return Boundaries(cuts=cuts, customers=len(ids), version=version)
 
 
 def score_states(states: dict[str, CustomerState]) -> dict[str, tuple[Totals, Scores]]:

@@ -5,7 +5,9 @@ Replaying years of orders through the worker costs its full per-event path
 history's result does not depend on how it arrives, this folds it in memory
 with the same core (:func:`stream_app.core.fold.apply`, in the order `replay`
 would send it), scores every customer against the boundaries of the whole
-population, and writes what the worker group would have left behind:
+population, and writes what the worker group would have left behind (a shard of
+customers at a time when there are more than fit in memory at once:
+:mod:`stream_app.worker.population`):
 
 - each customer's Table value (:mod:`stream_app.core.stored`), with the key
   bytes and raw value the Table writes, to the Table's changelog topic
@@ -49,8 +51,9 @@ import orjson
 from stream_app import connect
 from stream_app.audiences import rules as audience_rules
 from stream_app.core.fold import CustomerState, apply
+from stream_app.core.model import Totals
 from stream_app.core.profile import ProfileWrite
-from stream_app.core.scoring import Boundaries, boundaries_of
+from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent, RfmError, StackError
 from stream_app.redis.boundaries import BoundaryStore
@@ -269,34 +272,29 @@ class Settler:
     processor would (Processor.settle), a chunk at a time so the writes of one chunk overlap the scoring
     of the next."""
 
-    def __init__(self, states: dict[str, CustomerState], settings: Settings):
+    def __init__(self, settings: Settings, bounds: Boundaries):
         from stream_app.worker.processor import Processor
 
         segments = SegmentMap.load(settings.segments_file)
         rules = audience_rules.load(settings.audiences_file, segments.names)
-        self.states = states
         self.processor = Processor(None, None, segments, settings.orders_topic,  # type: ignore[arg-type]
                                    rules=rules, rules_fp=rules.fingerprint)
-        #: computed once: the boundaries are cut from them, then each customer is scored from its own
-        self.totals = {cid: s.totals() for cid, s in states.items()}
-        bounds = boundaries_of(self.totals, version=1)
         if bounds.customers:
             self.processor.offer(bounds)
-        #: customers in the order they are written (sorted ids: the same order on a second run)
-        self.order = sorted(states)
 
     @property
     def bounds(self) -> Boundaries:
         return self.processor.bounds
 
-    def settle(self, customer_ids: Iterable[str]) -> tuple[list[Stored], list[ProfileWrite]]:
-        """The stored values and Redis writes of these customers."""
+    def settle(self, states: Iterable[CustomerState], totals: dict[str, Totals] | None = None
+               ) -> tuple[list[Stored], list[ProfileWrite]]:
+        """The stored values and Redis writes of these customers (``totals``: theirs, when already taken)."""
         stored: list[Stored] = []
         writes: list[ProfileWrite] = []
         updated_us = int(time.time() * 1_000_000)  # a chunk's profiles are one write: one updated_at, formatted once
-        for cid in customer_ids:
-            st = Stored(self.states[cid])
-            w = self.processor.settle(st, self.totals[cid], updated_us)
+        for state in states:
+            st = Stored(state)
+            w = self.processor.settle(st, totals[state.customer_id] if totals is not None else None, updated_us)
             if w is not None:
                 writes.append(w)
             stored.append(st)
@@ -306,8 +304,12 @@ class Settler:
 def settle_all(states: dict[str, CustomerState], settings: Settings
                ) -> tuple[list[Stored], list[ProfileWrite], Boundaries]:
     """Every customer's stored value and Redis write, and the boundaries they were scored with."""
-    settler = Settler(states, settings)
-    stored, writes = settler.settle(settler.order)
+    from stream_app.worker.population import Ranked
+
+    ranked = Ranked()
+    totals = ranked.add(states)
+    settler = Settler(settings, ranked.boundaries(version=1))
+    stored, writes = settler.settle((states[cid] for cid in sorted(states)), totals)
     return stored, writes, settler.bounds
 
 
@@ -332,11 +334,13 @@ class Progress:
 
 
 def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None = None,
-              stop_after: int | None = None) -> BootstrapResult:
+              stop_after: int | None = None, shard_customers: int | None = None) -> BootstrapResult:
     """Load the history in ``path`` into the (empty) deployment of ``settings``; see the module docstring.
 
-    ``stop_after``: end the process abruptly (exit status 137, as kill -9) after that many writes, profiles
-    first, then changelog records: how the tests interrupt a load at a known point.
+    ``stop_after``: end the process abruptly (exit status 137, as kill -9) after that many writes, each
+    shard's profiles, then its changelog records: how the tests interrupt a load at a known point.
+    ``shard_customers``: the most customers whose states are held at once (default: SHARD_CUSTOMERS of
+    worker/population.py, imported when a load starts: the worker imports this module without pandas).
 
     Python's cycle collector is off meanwhile: the load holds millions of long-lived objects (facts, states,
     writes), none of them cyclic garbage, and each full collection walked them all (16 s of the 178 s that
@@ -345,14 +349,14 @@ def bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _bootstrap(settings, path, fmt, progress, stop_after)
+        return _bootstrap(settings, path, fmt, progress, stop_after, shard_customers)
     finally:
         if collecting:
             gc.enable()
 
 
 def _bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | None,
-               stop_after: int | None) -> BootstrapResult:
+               stop_after: int | None, shard_customers: int | None) -> BootstrapResult:
     progress = progress or Progress(quiet=True)
     result = BootstrapResult()
     t0 = time.perf_counter()
@@ -383,6 +387,7 @@ def _bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | Non
         else:
             check_empty(settings, client, consumer)
         from stream_app.adapters import registry
+        from stream_app.worker.population import SHARD_CUSTOMERS, Ranked, part, shard_rows
 
         # read and fold before the first write: a bad file leaves the deployment as it was
         frame = registry.read(path, fmt).in_time_order()
@@ -390,12 +395,20 @@ def _bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | Non
         if not len(frame):
             raise BootstrapRefused(f"{path}: no events to load")
         print_(f"read {len(frame):,} events from {path}")
-        states = fold_frame(frame, result)
-        del frame
-        result.customers = len(states)
-        print_(f"folded {result.events:,} events into {len(states):,} customers")
-        settler = Settler(states, settings)
-        del states
+        shards = shard_rows(frame, shard_customers or SHARD_CUSTOMERS)
+        ranked, held = Ranked(), None
+        if shards is None:
+            states = fold_frame(frame, result)
+            held = (states, ranked.add(states))
+            del frame, states
+        else:
+            for i, rows in enumerate(shards, 1):
+                ranked.add(fold_frame(part(frame, rows), result))
+                print_(f"folded shard {i} of {len(shards)}: {ranked.customers:,} customers so far")
+        result.customers = ranked.customers
+        print_(f"folded {result.events:,} events into {result.customers:,} customers")
+        settler = Settler(settings, ranked.boundaries(version=1))
+        del ranked
         version = result.boundaries_version = settler.bounds.version
         print_(f"cut boundaries v{version} from {settler.bounds.customers:,} customers")
 
@@ -407,18 +420,18 @@ def _bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | Non
             partitions = ensure_topics(settings)
             result.partitions = partitions
             _ensure_changelog(settings, admin, consumer, partitions)
-            stored, records = _score_into_redis(settings, settler, result, progress, stop_after, partitions)
+            if held is not None:
+                batches: Iterable = [held]
+            else:
+                batches = ((fold_frame(part(frame, rows), BootstrapResult()), None) for rows in shards)  # type: ignore[union-attr]
+            loader = _Loader(settings, settler, result, progress, Budget(stop_after), partitions)
+            loader.load(batches, len(shards) if shards else 1)
             bounds, rules_fp = settler.bounds, settler.processor.rules_fp
             del settler
             asyncio.run(_publish_boundaries(settings, bounds, rules_fp, partitions))
-            print_(f"scored and wrote {result.scored:,} profiles, the rank index and boundaries v{version} to Redis")
-            left = None if stop_after is None else max(1, stop_after - result.scored)
-            asyncio.run(_write_changelog(settings, records, progress, left))
-            del records
-            print_(f"wrote {len(stored):,} customer states to {changelog_topic(settings)} ({partitions} partitions)")
-            client.set(bootstrap_key(p), orjson.dumps({**doc, "state": DONE, "customers": len(stored),
+            print_(f"published boundaries v{version} from the rank index in Redis")
+            client.set(bootstrap_key(p), orjson.dumps({**doc, "state": DONE, "customers": result.customers,
                                                     "finished_us": int(time.time() * 1e6)}))
-            result.loaded = stored
     finally:
         consumer.close()
         admin.close()
@@ -448,10 +461,21 @@ def _ensure_changelog(settings: Settings, admin, consumer, partitions: int) -> N
                                f"{settings.orders_topic} {partitions}: they must match")
 
 
-def _score_into_redis(settings: Settings, settler: Settler, result: BootstrapResult, progress: Progress,
-                      stop_after: int | None, partitions: int) -> tuple[list[Stored], list[ChangelogRecord]]:
-    """Score every customer a chunk at a time while a thread writes the previous chunks to Redis; returns
-    the stored values and their changelog records (partition, key, value), in the order written.
+@dataclass
+class Budget:
+    """How many writes a test lets the load make before it ends abruptly (None: all): profiles, then the
+    changelog records of each shard in turn. The writer thread and the main thread take turns with it."""
+
+    most: int | None = None
+    done: int = 0
+
+    def left(self) -> int | None:
+        return None if self.most is None else self.most - self.done
+
+
+class _Loader:
+    """Scores each shard a chunk at a time while a thread writes the previous chunks to Redis, then writes
+    the shard's changelog records once Redis has all its profiles.
 
     Redis runs the writes in its own process: at 1M customers that was most of the 30 s the writes took,
     and the scoring (37 s) left that core idle. With the two overlapped the writes cost little more than
@@ -459,29 +483,66 @@ def _score_into_redis(settings: Settings, settler: Settler, result: BootstrapRes
     so the changelog's values are encoded here while it works (about 7 s at 1M customers, which the
     changelog stage spent before).
     """
-    chunks: queue.Queue[list[ProfileWrite] | None] = queue.Queue(maxsize=4)
-    failed: list[BaseException] = []
-    writer = threading.Thread(target=_write_profiles, args=(settings, chunks, failed, stop_after),
-                              name="bootstrap-profiles", daemon=True)
-    writer.start()
-    stored: list[Stored] = []
-    records: list[ChangelogRecord] = []
-    order = settler.order
-    step = min(CHUNK, stop_after) if stop_after else CHUNK
-    try:
-        for start in progress.bar(range(0, len(order), step), (len(order) + step - 1) // step, "chunk"):
-            part, writes = settler.settle(order[start : start + step])
-            stored.extend(part)
-            result.scored += len(writes)
+
+    def __init__(self, settings: Settings, settler: Settler, result: BootstrapResult, progress: Progress,
+                 budget: Budget, partitions: int):
+        self.settings, self.settler, self.result, self.progress = settings, settler, result, progress
+        self.budget, self.partitions = budget, partitions
+
+    def load(self, batches: Iterable[tuple[dict[str, CustomerState], dict[str, Totals] | None]], count: int) -> None:
+        """Every shard's customers (its states, and their totals when already taken) to Redis and the changelog."""
+        chunks: queue.Queue = queue.Queue(maxsize=4)
+        failed: list[BaseException] = []
+        writer = threading.Thread(target=_write_profiles, args=(self.settings, chunks, failed, self.budget),
+                                  name="bootstrap-profiles", daemon=True)
+        writer.start()
+        try:
+            for i, (states, totals) in enumerate(batches, 1):
+                stored, records = self._score(states, totals, chunks, writer)
+                del states, totals
+                if not self._drained(chunks, writer):
+                    break
+                where = f" (shard {i} of {count})" if count > 1 else ""
+                self.progress.stage(f"scored and wrote {self.result.scored:,} profiles and the rank index to Redis{where}")
+                asyncio.run(_write_changelog(self.settings, records, self.progress, self.budget))
+                self.progress.stage(f"wrote {len(records):,} customer states to {changelog_topic(self.settings)}"
+                                    f" ({self.partitions} partitions){where}")
+                # the last shard's objects are the process's to free at its end (cli/bootstrap.py)
+                self.result.loaded = stored
+                del stored, records
+        finally:
+            _hand_over(chunks, None, writer)
+            writer.join()
+        if failed:
+            raise failed[0]
+
+    def _score(self, states: dict[str, CustomerState], totals: dict[str, Totals] | None, chunks: queue.Queue,
+               writer: threading.Thread) -> tuple[list[Stored], list[ChangelogRecord]]:
+        """One shard scored and handed to the writer a chunk at a time; its stored values and changelog records."""
+        stored: list[Stored] = []
+        records: list[ChangelogRecord] = []
+        order = sorted(states)  # sorted ids: the same order on a second run
+        left = self.budget.left()
+        step = min(CHUNK, left) if left else CHUNK
+        for start in self.progress.bar(range(0, len(order), step), (len(order) + step - 1) // step, "chunk"):
+            part_, writes = self.settler.settle((states[cid] for cid in order[start : start + step]), totals)
+            stored.extend(part_)
+            self.result.scored += len(writes)
             if not _hand_over(chunks, writes, writer):
                 break
-            records.extend(_changelog_records(part, partitions))
-    finally:
-        _hand_over(chunks, None, writer)
-        writer.join()
-    if failed:
-        raise failed[0]
-    return stored, records
+            records.extend(_changelog_records(part_, self.partitions))
+        return stored, records
+
+    @staticmethod
+    def _drained(chunks: queue.Queue, writer: threading.Thread) -> bool:
+        """Wait until the writer has written every chunk handed to it; False when it stopped first."""
+        done = threading.Event()
+        if not _hand_over(chunks, done, writer):
+            return False
+        while not done.wait(0.5):
+            if not writer.is_alive():
+                return False
+        return True
 
 
 def _changelog_records(stored: list[Stored], partitions: int) -> list[ChangelogRecord]:
@@ -502,9 +563,9 @@ def _hand_over(chunks: queue.Queue, item, writer: threading.Thread) -> bool:
     return False
 
 
-def _write_profiles(settings: Settings, chunks: queue.Queue, failed: list[BaseException],
-                    stop_after: int | None) -> None:
-    """The writer thread: each queued chunk of profiles through the bulk-load script, until None.
+def _write_profiles(settings: Settings, chunks: queue.Queue, failed: list[BaseException], budget: Budget) -> None:
+    """The writer thread: each queued chunk of profiles through the bulk-load script, until None; an Event
+    queued is set once every chunk before it is written.
 
     The deployment held nothing when the load began (``check_empty``), and a load run again after a kill
     writes the same profiles, so nothing is there to judge a write against (``ProfileWriter.load``)."""
@@ -512,13 +573,17 @@ def _write_profiles(settings: Settings, chunks: queue.Queue, failed: list[BaseEx
         client = connect.async_redis_client(settings)
         try:
             writer = ProfileWriter(client, settings.redis_prefix)
-            done = 0
             while (writes := chunks.get()) is not None:
-                if stop_after is not None and done + len(writes) >= stop_after:
-                    await writer.load(writes[: stop_after - done])
-                    _stop(f"{stop_after:,} profiles")
+                if isinstance(writes, threading.Event):
+                    writes.set()
+                    continue
+                left = budget.left()
+                if left is not None and len(writes) >= left:
+                    if left > 0:
+                        await writer.load(writes[:left])
+                    _stop(f"{budget.most:,} writes (profiles)")
                 await writer.load(writes)
-                done += len(writes)
+                budget.done += len(writes)
         finally:
             await client.aclose()
 
@@ -570,11 +635,14 @@ def _stop(what: str) -> None:
 
 
 async def _write_changelog(settings: Settings, records: list[ChangelogRecord], progress: Progress,
-                           stop_after: int | None) -> None:
-    """Every customer's Table record, in batches per partition."""
+                           budget: Budget) -> None:
+    """Customers' Table records, in batches per partition."""
     topic = changelog_topic(settings)
     producer = connect.aiokafka_producer(settings, acks="all", linger_ms=20, max_batch_size=1 << 20,
                                          max_request_size=2 << 20)
+    left = budget.left()
+    if left is not None and left <= 0:
+        _stop(f"{budget.most:,} writes")
     try:
         await producer.start()  # the cluster answered probe_kafka at the start
         batches = PartitionBatches(producer, topic)
@@ -584,11 +652,12 @@ async def _write_changelog(settings: Settings, records: list[ChangelogRecord], p
             except RecordTooLarge:
                 raise RfmError(f"customer {key.decode()}: its state ({len(value):,} bytes) does not fit in a "
                                "changelog record") from None
-            if stop_after is not None and n >= stop_after:
+            if left is not None and n >= left:
                 break
         await batches.delivered()
-        if stop_after is not None and len(records) >= stop_after:
-            _stop("part of the changelog")
+        if left is not None and len(records) >= left:
+            _stop(f"{budget.most:,} writes (part of the changelog)")
+        budget.done += len(records)
     finally:
         await producer.stop()
 

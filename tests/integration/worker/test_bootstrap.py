@@ -43,12 +43,18 @@ def _stream_on_and_check(dep, h, path: str, fmt: str) -> None:
     assert "rewritten to Redis" not in log and "Redis lost the profiles" not in log, log[-3000:]
 
 
-def test_online_retail_history_then_whole_file_equals_batch(deployment, kafka_bootstrap, harness):
+@pytest.mark.parametrize("shards", [1, 4])
+def test_online_retail_history_then_whole_file_equals_batch(deployment, kafka_bootstrap, harness, shards):
+    """Also with the history's customers held four shards at a time (``--shard-customers``), as a history
+    of millions of customers is loaded."""
     dep, h = deployment, harness
     history, n = _history(dep, h.ONLINE_RETAIL, "online-retail")
-    out = dep.cli("bootstrap", history, "--format", "events")
+    customers = len({orjson.loads(line)["customer_id"] for line in open(history, "rb")})
+    extra = ["--shard-customers", str(-(-customers // shards))] if shards > 1 else []
+    out = dep.cli("bootstrap", history, "--format", "events", *extra)
     assert f"from {n:,} events" in out.stdout and "boundaries v1" in out.stdout, out.stdout
     assert "folded" in out.stderr and "customer states to" in out.stderr  # a line per stage
+    assert (f"(shard {shards} of {shards})" in out.stderr) == (shards > 1), out.stderr
     assert _marker(dep)["state"] == "done"
     # before any worker: the deployment is in sync and equals batch over the history alone
     dep.sync(timeout=30)

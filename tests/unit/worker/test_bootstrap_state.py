@@ -92,17 +92,20 @@ def test_a_profile_writer_that_fails_stops_the_load_with_its_error():
     """The writer thread's failure reaches the scoring thread, which stops instead of waiting on a full queue."""
     import redis.exceptions
 
-    from stream_app.worker.bootstrap import CHUNK, Progress, Settler, _score_into_redis
+    from stream_app.worker.bootstrap import CHUNK, Budget, Progress, Settler, _Loader
+    from stream_app.worker.population import Ranked
 
     evs = sample_events(40, 7)
     states = fold_history(evs, BootstrapResult())
     many = {f"{cid}-{i}": dataclasses.replace(s, customer_id=f"{cid}-{i}")
             for i in range(CHUNK * 8 // len(states) + 1) for cid, s in states.items()}  # more chunks than the queue holds
-    settler = Settler(many, Settings())
+    ranked = Ranked()
+    totals = ranked.add(many)
     nobody = Settings(redis_url="redis://127.0.0.1:9/0")  # the discard port: nothing answers
     result = BootstrapResult()
+    loader = _Loader(nobody, Settler(Settings(), ranked.boundaries(1)), result, Progress(quiet=True), Budget(), 4)
     with pytest.raises(redis.exceptions.ConnectionError):
-        _score_into_redis(nobody, settler, result, Progress(quiet=True), None, 4)
+        loader.load([(many, totals)], 1)
     assert result.scored < len(many)  # it stopped scoring, not ran to the end
 
 
