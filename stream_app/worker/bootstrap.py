@@ -37,12 +37,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
-import os
-import queue
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -56,21 +52,13 @@ from stream_app.core.profile import ProfileWrite
 from stream_app.core.scoring import Boundaries
 from stream_app.core.segments import SegmentMap
 from stream_app.errors import BadEvent, RfmError, StackError
-from stream_app.redis.boundaries import BoundaryStore
-from stream_app.redis.keys import any_pattern, bootstrap_key, epoch_key
-from stream_app.redis.profiles import ProfileWriter
+from stream_app.redis.keys import any_pattern, bootstrap_key
 from stream_app.settings import Settings
-from stream_app.core import stored as codec
 from stream_app.core.stored import Stored
-from stream_app.kafka.batches import PartitionBatches, RecordTooLarge
-from stream_app.kafka.partitioner import partitions_of
 from stream_app.kafka.topics import changelog_topic, ensure_topics
+from stream_app.worker.bulk_writes import Budget, Loader, publish_boundaries
 
 IN_PROGRESS, DONE = "in progress", "done"
-#: customers per Redis write call and per progress step
-CHUNK = 5_000
-#: (partition, key, value) of a customer's Table record in the changelog
-ChangelogRecord = tuple[int, bytes, bytes]
 
 
 class BootstrapRefused(RfmError):
@@ -424,11 +412,11 @@ def _bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | Non
                 batches: Iterable = [held]
             else:
                 batches = ((fold_frame(part(frame, rows), BootstrapResult()), None) for rows in shards)  # type: ignore[union-attr]
-            loader = _Loader(settings, settler, result, progress, Budget(stop_after), partitions)
+            loader = Loader(settings, settler, result, progress, Budget(stop_after), partitions)
             loader.load(batches, len(shards) if shards else 1)
             bounds, rules_fp = settler.bounds, settler.processor.rules_fp
             del settler
-            asyncio.run(_publish_boundaries(settings, bounds, rules_fp, partitions))
+            asyncio.run(publish_boundaries(settings, bounds, rules_fp, partitions))
             print_(f"published boundaries v{version} from the rank index in Redis")
             client.set(bootstrap_key(p), orjson.dumps({**doc, "state": DONE, "customers": result.customers,
                                                     "finished_us": int(time.time() * 1e6)}))
@@ -459,207 +447,6 @@ def _ensure_changelog(settings: Settings, admin, consumer, partitions: int) -> N
     if have != partitions:
         raise BootstrapRefused(f"the changelog topic {topic} has {have} partitions, the orders topic "
                                f"{settings.orders_topic} {partitions}: they must match")
-
-
-@dataclass
-class Budget:
-    """How many writes a test lets the load make before it ends abruptly (None: all): profiles, then the
-    changelog records of each shard in turn. The writer thread and the main thread take turns with it."""
-
-    most: int | None = None
-    done: int = 0
-
-    def left(self) -> int | None:
-        return None if self.most is None else self.most - self.done
-
-
-class _Loader:
-    """Scores each shard a chunk at a time while a thread writes the previous chunks to Redis, then writes
-    the shard's changelog records once Redis has all its profiles.
-
-    Redis runs the writes in its own process: at 1M customers that was most of the 30 s the writes took,
-    and the scoring (37 s) left that core idle. With the two overlapped the writes cost little more than
-    the thread's few microseconds a customer of packing and waiting. Redis is now the slower of the two,
-    so the changelog's values are encoded here while it works (about 7 s at 1M customers, which the
-    changelog stage spent before).
-    """
-
-    def __init__(self, settings: Settings, settler: Settler, result: BootstrapResult, progress: Progress,
-                 budget: Budget, partitions: int):
-        self.settings, self.settler, self.result, self.progress = settings, settler, result, progress
-        self.budget, self.partitions = budget, partitions
-
-    def load(self, batches: Iterable[tuple[dict[str, CustomerState], dict[str, Totals] | None]], count: int) -> None:
-        """Every shard's customers (its states, and their totals when already taken) to Redis and the changelog."""
-        chunks: queue.Queue = queue.Queue(maxsize=4)
-        failed: list[BaseException] = []
-        writer = threading.Thread(target=_write_profiles, args=(self.settings, chunks, failed, self.budget),
-                                  name="bootstrap-profiles", daemon=True)
-        writer.start()
-        try:
-            for i, (states, totals) in enumerate(batches, 1):
-                stored, records = self._score(states, totals, chunks, writer)
-                del states, totals
-                if not self._drained(chunks, writer):
-                    break
-                where = f" (shard {i} of {count})" if count > 1 else ""
-                self.progress.stage(f"scored and wrote {self.result.scored:,} profiles and the rank index to Redis{where}")
-                asyncio.run(_write_changelog(self.settings, records, self.progress, self.budget))
-                self.progress.stage(f"wrote {len(records):,} customer states to {changelog_topic(self.settings)}"
-                                    f" ({self.partitions} partitions){where}")
-                # the last shard's objects are the process's to free at its end (cli/bootstrap.py)
-                self.result.loaded = stored
-                del stored, records
-        finally:
-            _hand_over(chunks, None, writer)
-            writer.join()
-        if failed:
-            raise failed[0]
-
-    def _score(self, states: dict[str, CustomerState], totals: dict[str, Totals] | None, chunks: queue.Queue,
-               writer: threading.Thread) -> tuple[list[Stored], list[ChangelogRecord]]:
-        """One shard scored and handed to the writer a chunk at a time; its stored values and changelog records."""
-        stored: list[Stored] = []
-        records: list[ChangelogRecord] = []
-        order = sorted(states)  # sorted ids: the same order on a second run
-        left = self.budget.left()
-        step = min(CHUNK, left) if left else CHUNK
-        for start in self.progress.bar(range(0, len(order), step), (len(order) + step - 1) // step, "chunk"):
-            part_, writes = self.settler.settle((states[cid] for cid in order[start : start + step]), totals)
-            stored.extend(part_)
-            self.result.scored += len(writes)
-            if not _hand_over(chunks, writes, writer):
-                break
-            records.extend(_changelog_records(part_, self.partitions))
-        return stored, records
-
-    @staticmethod
-    def _drained(chunks: queue.Queue, writer: threading.Thread) -> bool:
-        """Wait until the writer has written every chunk handed to it; False when it stopped first."""
-        done = threading.Event()
-        if not _hand_over(chunks, done, writer):
-            return False
-        while not done.wait(0.5):
-            if not writer.is_alive():
-                return False
-        return True
-
-
-def _changelog_records(stored: list[Stored], partitions: int) -> list[ChangelogRecord]:
-    """Each customer's Table record: the key bytes and raw value the Table writes, in the changelog partition
-    Kafka's partitioner gives the key on the orders topic (where the worker's Table writes and restores it)."""
-    keys = [st.state.customer_id.encode() for st in stored]
-    return [(p, key, codec.encode(st)) for st, key, p in zip(stored, keys, partitions_of(keys, partitions))]
-
-
-def _hand_over(chunks: queue.Queue, item, writer: threading.Thread) -> bool:
-    """Queue ``item`` for the writer thread; False when it has stopped (its failure is raised after)."""
-    while writer.is_alive():
-        try:
-            chunks.put(item, timeout=0.5)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _write_profiles(settings: Settings, chunks: queue.Queue, failed: list[BaseException], budget: Budget) -> None:
-    """The writer thread: each queued chunk of profiles through the bulk-load script, until None; an Event
-    queued is set once every chunk before it is written.
-
-    The deployment held nothing when the load began (``check_empty``), and a load run again after a kill
-    writes the same profiles, so nothing is there to judge a write against (``ProfileWriter.load``)."""
-    async def run() -> None:
-        client = connect.async_redis_client(settings)
-        try:
-            writer = ProfileWriter(client, settings.redis_prefix)
-            while (writes := chunks.get()) is not None:
-                if isinstance(writes, threading.Event):
-                    writes.set()
-                    continue
-                left = budget.left()
-                if left is not None and len(writes) >= left:
-                    if left > 0:
-                        await writer.load(writes[:left])
-                    _stop(f"{budget.most:,} writes (profiles)")
-                await writer.load(writes)
-                budget.done += len(writes)
-        finally:
-            await client.aclose()
-
-    try:
-        asyncio.run(run())
-    except BaseException as exc:  # raised again by the main thread, inside its Redis error translation
-        failed.append(exc)
-
-
-async def _publish_boundaries(settings: Settings, bounds: Boundaries, rules_fp: str, partitions: int) -> None:
-    """The leader's publication of the boundaries from the rank index just written, checked equal to those the
-    profiles were scored with (under the rules of ``rules_fp``); every partition marked rescored to them, and
-    Redis' epoch set."""
-    version = bounds.version
-    if not version:  # nobody scored: no boundaries, as a worker that saw no order would leave it
-        return
-    client = connect.async_redis_client(settings)
-    try:
-        store = BoundaryStore(client, settings.redis_prefix)
-        current = await store.load()
-        published = await store.compute(current, rules_fp)
-        if published is None or published[0].boundaries != bounds:
-            # the scores written were cut from the population in memory: Redis' rank index must give the same
-            raise RfmError("the boundaries read back from the rank index in Redis differ from those the profiles "
-                           "were scored with: was a worker started during the bootstrap?")
-        for part in range(partitions):
-            await store.mark_rescored(part, version, rules_fp)
-        await _mark_epoch(client, settings.redis_prefix, partitions)
-    finally:
-        await client.aclose()
-
-
-async def _mark_epoch(client, prefix: str, partitions: int) -> None:
-    """Every partition's customers are in Redis: say so in ``{prefix}:epoch`` as a worker's rewrite would
-    (worker/redis_epoch.py). Without it the first worker takes the loaded Redis for a lost one and rewrites
-    every profile before its first batch (26 s at 500k customers)."""
-    from stream_app.worker.redis_epoch import TOKEN
-
-    key = epoch_key(prefix)
-    await client.hsetnx(key, TOKEN, uuid.uuid4().hex)
-    token = await client.hget(key, TOKEN)
-    await client.hset(key, mapping={str(p): token for p in range(partitions)})
-
-
-def _stop(what: str) -> None:
-    """The test hook's end: as abrupt as kill -9 (no cleanup, no marker update)."""
-    print(f"bootstrap: stopping abruptly after {what}, as asked", file=sys.stderr, flush=True)
-    os._exit(137)
-
-
-async def _write_changelog(settings: Settings, records: list[ChangelogRecord], progress: Progress,
-                           budget: Budget) -> None:
-    """Customers' Table records, in batches per partition."""
-    topic = changelog_topic(settings)
-    producer = connect.aiokafka_producer(settings, acks="all", linger_ms=20, max_batch_size=1 << 20,
-                                         max_request_size=2 << 20)
-    left = budget.left()
-    if left is not None and left <= 0:
-        _stop(f"{budget.most:,} writes")
-    try:
-        await producer.start()  # the cluster answered probe_kafka at the start
-        batches = PartitionBatches(producer, topic)
-        for n, (partition, key, value) in enumerate(progress.bar(records, len(records), "customer"), 1):
-            try:
-                await batches.add(partition, key, value)
-            except RecordTooLarge:
-                raise RfmError(f"customer {key.decode()}: its state ({len(value):,} bytes) does not fit in a "
-                               "changelog record") from None
-            if left is not None and n >= left:
-                break
-        await batches.delivered()
-        if left is not None and len(records) >= left:
-            _stop(f"{budget.most:,} writes (part of the changelog)")
-        budget.done += len(records)
-    finally:
-        await producer.stop()
 
 
 __all__ = ["bootstrap", "check_not_in_progress", "BootstrapResult", "BootstrapRefused", "Progress",

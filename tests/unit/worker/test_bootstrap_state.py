@@ -92,7 +92,8 @@ def test_a_profile_writer_that_fails_stops_the_load_with_its_error():
     """The writer thread's failure reaches the scoring thread, which stops instead of waiting on a full queue."""
     import redis.exceptions
 
-    from stream_app.worker.bootstrap import CHUNK, Budget, Progress, Settler, _Loader
+    from stream_app.worker.bootstrap import Progress, Settler
+    from stream_app.worker.bulk_writes import CHUNK, Budget, Loader
     from stream_app.worker.population import Ranked
 
     evs = sample_events(40, 7)
@@ -103,7 +104,7 @@ def test_a_profile_writer_that_fails_stops_the_load_with_its_error():
     totals = ranked.add(many)
     nobody = Settings(redis_url="redis://127.0.0.1:9/0")  # the discard port: nothing answers
     result = BootstrapResult()
-    loader = _Loader(nobody, Settler(Settings(), ranked.boundaries(1)), result, Progress(quiet=True), Budget(), 4)
+    loader = Loader(nobody, Settler(Settings(), ranked.boundaries(1)), result, Progress(quiet=True), Budget(), 4)
     with pytest.raises(redis.exceptions.ConnectionError):
         loader.load([(many, totals)], 1)
     assert result.scored < len(many)  # it stopped scoring, not ran to the end
