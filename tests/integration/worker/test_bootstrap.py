@@ -151,6 +151,30 @@ def test_killed_midway_then_run_again_ends_exact(deployment, kafka_bootstrap, ha
     _stream_on_and_check(dep, h, h.ONLINE_RETAIL, "online-retail")
 
 
+def test_killed_in_its_second_shard_then_run_again_ends_exact(deployment, kafka_bootstrap, harness):
+    """In two shards the writes are: the first shard's profiles, its changelog records, the second shard's
+    profiles, its records. Stopped among the second shard's records, the load is still "in progress";
+    run again, it ends equal to batch with every customer's record in the changelog."""
+    dep, h = deployment, harness
+    history, _ = _history(dep, h.ONLINE_RETAIL, "online-retail")
+    scored = len(h.expected(history, "events"))
+    customers = len({orjson.loads(line)["customer_id"] for line in open(history, "rb")})
+    first = -(-customers // 2)  # customers are dealt alternately: the first shard holds the odd one
+    shards = ["--shard-customers", str(first)]
+    killed = dep.cli("bootstrap", history, "--format", "events", *shards, "--stop-after", str(scored + first + 100),
+                     check=False)
+    assert killed.returncode == 137, killed.stderr
+    states_written = [line for line in killed.stderr.splitlines() if "customer states to" in line]
+    assert len(states_written) == 1 and states_written[0].endswith("(shard 1 of 2)"), killed.stderr
+    assert _marker(dep)["state"] == "in progress" and dep.redis.exists(f"{dep.prefix}:boundaries") == 0
+    assert len(h.read_topic(kafka_bootstrap, _changelog(dep))) == first + 100
+    again = dep.cli("bootstrap", history, "--format", "events", *shards)
+    assert "loading it again" in again.stderr and "(shard 2 of 2)" in again.stderr, again.stderr
+    assert _marker(dep)["state"] == "done"
+    h.assert_redis_equals_batch(dep, h.expected(history, "events"))
+    assert len({k for k, _ in h.read_topic(kafka_bootstrap, _changelog(dep))}) == customers
+
+
 def _check_partitions(bootstrap: str, topic: str, partition_of) -> None:
     """Every changelog record sits in the partition Kafka's partitioner gives its key on the orders topic,
     and the topic is compacted, as Faust creates a Table's changelog."""
