@@ -24,6 +24,12 @@ def _history(dep, path: str, fmt: str, share: float = 0.8) -> tuple[str, int]:
     return str(history), n
 
 
+def _customers(history: str) -> int:
+    """How many customers an events file holds."""
+    with open(history, "rb") as fh:
+        return len({orjson.loads(line)["customer_id"] for line in fh})
+
+
 def _changelog(dep) -> str:
     return f"{dep.env['RFM_APP_ID']}-customers-changelog"
 
@@ -49,7 +55,7 @@ def test_online_retail_history_then_whole_file_equals_batch(deployment, kafka_bo
     of millions of customers is loaded."""
     dep, h = deployment, harness
     history, n = _history(dep, h.ONLINE_RETAIL, "online-retail")
-    customers = len({orjson.loads(line)["customer_id"] for line in open(history, "rb")})
+    customers = _customers(history)
     extra = ["--shard-customers", str(-(-customers // shards))] if shards > 1 else []
     out = dep.cli("bootstrap", history, "--format", "events", *extra)
     assert f"from {n:,} events" in out.stdout and "boundaries v1" in out.stdout, out.stdout
@@ -158,7 +164,7 @@ def test_killed_in_its_second_shard_then_run_again_ends_exact(deployment, kafka_
     dep, h = deployment, harness
     history, _ = _history(dep, h.ONLINE_RETAIL, "online-retail")
     scored = len(h.expected(history, "events"))
-    customers = len({orjson.loads(line)["customer_id"] for line in open(history, "rb")})
+    customers = _customers(history)
     first = -(-customers // 2)  # customers are dealt alternately: the first shard holds the odd one
     shards = ["--shard-customers", str(first)]
     killed = dep.cli("bootstrap", history, "--format", "events", *shards, "--stop-after", str(scored + first + 100),
