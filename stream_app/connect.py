@@ -237,6 +237,18 @@ def aiokafka_producer(s: Settings, **kw: Any):
     return AIOKafkaProducer(**conn, **kw)
 
 
+def aiokafka_consumer(s: Settings, **kw: Any):
+    """An aiokafka consumer (made on the running event loop, not started) with the same security settings.
+
+    For bulk reads of a whole partition: its record batches are decoded in C, where kafka-python decodes
+    each record in Python.
+    """
+    from aiokafka import AIOKafkaConsumer
+
+    conn = {k: v for k, v in kafka_kwargs(s).items() if k != "bootstrap_timeout_ms"}
+    return AIOKafkaConsumer(**conn, **kw)
+
+
 def probe_kafka(s: Settings) -> None:
     """Fail fast, with one line, when the cluster cannot be reached or refuses our credentials."""
     from kafka import KafkaAdminClient

@@ -21,11 +21,16 @@ from stream_app.settings import load
               help="seconds to wait for a batch to fill (each batch waits this long after the last)")
 @click.option("--rescore-slice", default=0.05, show_default=True, type=click.FloatRange(min=0.0),
               help="seconds of rescoring after each batch: a recompute's rescore runs in slices between batches")
+@click.option("--bulk-restore-min", default=None, type=click.IntRange(min=0),
+              help="a newly assigned partition this many changelog records behind is loaded in bulk before "
+                   "Faust's recovery (default: the worker's, 20,000; 0: any partition behind)")
+@click.option("--no-bulk-restore", is_flag=True, help="restore every partition through Faust's recovery alone")
 @click.option("--web-port", type=int, default=None,
               help="port of /metrics, /healthz, /readyz and the dashboard (default: RFM_WEB_PORT; 0: off)")
 @click.option("--loglevel", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False))
-def worker_cmd(batch_size: int, batch_wait: float, rescore_slice: float, web_port: int | None, loglevel: str) -> None:
+def worker_cmd(batch_size: int, batch_wait: float, rescore_slice: float, bulk_restore_min: int | None,
+               no_bulk_restore: bool, web_port: int | None, loglevel: str) -> None:
     """Run a streaming worker (Faust, at-least-once) until stopped: orders in, Redis profiles and changes out."""
     from stream_app import connect
     from stream_app.worker.app import WorkerOptions, run_worker
@@ -39,8 +44,11 @@ def worker_cmd(batch_size: int, batch_wait: float, rescore_slice: float, web_por
 
     check_not_in_progress(settings)  # a half-done history load must not be taken as the whole
     port = settings.web_port if web_port is None else web_port
+    restore = {"bulk_restore_min": None} if no_bulk_restore else (
+        {} if bulk_restore_min is None else {"bulk_restore_min": bulk_restore_min})
     run_worker(settings, WorkerOptions(batch_size=batch_size, batch_wait=batch_wait, rescore_slice=rescore_slice,
-                                       web_port=port or None, web_host=settings.web_host, loglevel=loglevel.lower()))
+                                       web_port=port or None, web_host=settings.web_host, loglevel=loglevel.lower(),
+                                       **restore))
 
 
 @click.command("replay")

@@ -49,7 +49,7 @@ from stream_app.worker.heap import HeapGrowth
 from stream_app.worker import outage
 from stream_app.worker.quiet_monitor import QuietMonitor
 from stream_app.worker.redis_epoch import RedisEpoch
-from stream_app.worker import collector, faust_internals, malloc
+from stream_app.worker import bulk_restore, collector, faust_internals, malloc
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import iter_partition
 from stream_app.worker.processor import Processor
@@ -85,6 +85,9 @@ class WorkerOptions:
     #: seconds with no batch after which the stream counts as idle and rescore slices run on their own
     idle_after: float = 0.25
     loglevel: str = "info"
+    #: a newly assigned partition at least this many changelog records behind is loaded in bulk before
+    #: Faust's recovery (worker/bulk_restore.py); None: Faust's recovery alone
+    bulk_restore_min: int | None = bulk_restore.MIN_RECORDS
 
 
 class FaustTable:
@@ -311,6 +314,9 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         broker_commit_interval=1.0,
+        # a rebalance's bulk restore runs inside the rebalance callback: the group waits that long for us
+        broker_rebalance_timeout=bulk_restore.BUDGET + 60.0,
+        Table=bulk_restore.RestoringTable,
         # A short linger: with none, a flush's records left in a produce request each as soon as the one
         # before it was answered, 200-400 requests a second at 1,000 orders/s, each send a socket write
         # that gave the GIL up to Faust's consumer thread; 5 ms gathers a flush in a few requests and
@@ -325,6 +331,8 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
                        value_serializer="raw", partitions=partitions)
     table = app.Table(CUSTOMERS_TABLE, key_type=bytes, value_type=bytes, partitions=partitions, default=None,
                       options=customers_table_options())
+    if options.bulk_restore_min is not None:
+        table.bulk_restore = bulk_restore.BulkRestore(settings, options.bulk_restore_min)
     segments = SegmentMap.load(settings.segments_file)
     rules = audience_rules.load(settings.audiences_file, segments.names)
     state: dict = {}

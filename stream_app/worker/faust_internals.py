@@ -13,8 +13,10 @@ faust-streaming 0.15.3 and is used only through a function of this module:
   which Faust's producer has no API for;
 - the aiokafka fetcher's ``_fetch_max_wait_ms`` (Faust fixes it at 1.5 s), set
   to 100 ms once the consumer runs;
-- the RocksDB store's ``_dbs``, ``_db_for_partition`` and ``offset_key``: one
-  partition's customers for a rescore, without Faust's offset record;
+- the RocksDB store's ``_dbs``, ``_db_for_partition``, ``offset_key`` and
+  ``rocksdb_options``: one partition's customers for a rescore, without Faust's
+  offset record, and a newly assigned partition's changelog loaded in bulk
+  (worker/bulk_restore.py);
 - the consumer's ``_committed_offset`` (the group's offset when a partition
   was assigned), ``_new_offset`` (what a commit proposes; replaced for the
   orders topic by the offset guard's ``done``) and the ``_acked``,
@@ -39,7 +41,7 @@ from stream_app.errors import RfmError
 #: the consumer internals the commit of the orders topic relies on
 CONSUMER_NAMES = ("_new_offset", "_committed_offset", "_acked", "_acked_index", "_gap")
 #: the RocksDB store internals a rescore reads one partition through
-ROCKSDB_NAMES = ("_dbs", "_db_for_partition", "offset_key")
+ROCKSDB_NAMES = ("_dbs", "_db_for_partition", "offset_key", "rocksdb_options")
 
 
 class FaustInternalsMissing(RfmError):
@@ -157,3 +159,20 @@ def rocksdb_memory(store: Any) -> dict[str, int]:
 def _is_memory(store: Any) -> bool:
     """The memory store keeps every partition in one dict, ``data``; RocksDB has no such attribute."""
     return isinstance(getattr(store, "data", None), dict)
+
+
+def store_database(store: Any, partition: int) -> Any:
+    """The RocksDB store's database of ``partition``, opened with Faust's own options if it was not yet."""
+    return store._db_for_partition(partition)
+
+
+def bulk_loadable(store: Any) -> bool:
+    """True for a RocksDB store on rocksdict (rfm-stream's binding), whose databases take write batches."""
+    return not _is_memory(store) and bool(getattr(store.rocksdb_options, "use_rocksdict", False))
+
+
+def store_write_batch(store: Any) -> Any:
+    """An empty write batch of the store's databases, as its ``apply_changelog_batch`` makes one."""
+    import rocksdict
+
+    return rocksdict.WriteBatch(raw_mode=True)

@@ -45,7 +45,8 @@ def test_a_rocksdb_store_lacking_its_partition_databases_is_refused(tmp_path):
     app, _ = app_and_table(tmp_path, "memory://")
     store = SimpleNamespace(offset_key=b"o", _db_for_partition=lambda p: {})  # neither _dbs nor a dict ``data``
     table = SimpleNamespace(data=store)
-    assert faust_internals.missing(app, table) == ["types.SimpleNamespace._dbs"]
+    assert faust_internals.missing(app, table) == ["types.SimpleNamespace._dbs",
+                                                   "types.SimpleNamespace.rocksdb_options"]
 
 
 def test_the_commit_offset_of_the_topic_is_replaced_and_faust_acks_dropped():
