@@ -102,7 +102,7 @@ def main() -> None:
         lat = latency(env, args.seconds, args.rate, args.population, args.seed)
         time.sleep(11)  # the worker logs its counters every 10 s
         print(f"latency produce -> Redis at {args.rate:,.0f} orders/s of customers drawn from {args.population:,}, "
-              f"dated now, for {lat.seconds:.0f}s, recompute every {args.interval:.0f}s: p50 {lat.p50:.0f} ms, "
+              f"dated now ({lat.sending()}), recompute every {args.interval:.0f}s: p50 {lat.p50:.0f} ms, "
               f"p99 {lat.p99:.0f} ms, worst {lat.worst:.0f} ms ({lat.probes:,} of {lat.sent:,} probes seen); "
               f"{lat.recomputes} boundary versions published meanwhile, "
               f"{rescored_total(log) - rescored0:,} customers rescored by their rescores", flush=True)

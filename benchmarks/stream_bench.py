@@ -38,6 +38,8 @@ import redis
 from kafka import KafkaAdminClient, KafkaProducer
 
 ROOT = Path(__file__).resolve().parent.parent
+#: seconds between two reads of the probes' profiles: the latency figures' resolution
+POLL = 0.05
 sys.path.insert(0, str(ROOT))
 
 from stream_app.core.timeutil import format_us, parse_rfc3339  # noqa: E402
@@ -129,9 +131,11 @@ def latency(env: dict, seconds: float, rate: float, customers: int, seed: int) -
     order = random.Random(seed).sample(range(customers), customers)
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
+    pending: dict[str, float] = {}  # sent, not yet seen: only these are read back
     n = min(int(seconds * rate), customers)
     start = time.perf_counter()
     t_wall0 = time.time() - start
+    next_poll = start
     for i in range(n):
         ahead = start + i / rate - time.perf_counter()
         if ahead > 0:
@@ -140,19 +144,23 @@ def latency(env: dict, seconds: float, rate: float, customers: int, seed: int) -
         now = time.perf_counter() + t_wall0
         value = orjson.dumps({"type": "order", "customer_id": cid, "occurred_at": format_us(int((now - 1) * 1e6)),
                               "order_id": f"probe-{run}-{i}", "amount": 10.0 + i % 90})
-        sent[cid] = now
+        sent[cid] = pending[cid] = now
         producer.send(env["RFM_ORDERS_TOPIC"], key=cid.encode(), value=value)
-        if i % 50 == 49:
-            _collect(r, prefix, sent, got)
+        # Redis read back every POLL seconds, not every few probes: with latencies of seconds the probes
+        # in flight are thousands, and reading them all that often took CPU from the worker measured
+        if time.perf_counter() >= next_poll:
+            _collect(r, prefix, pending, got)
+            next_poll = time.perf_counter() + POLL
     producer.flush()
+    sending = time.perf_counter() - start
     deadline = time.monotonic() + 60
-    while len(got) < len(sent) and time.monotonic() < deadline:
-        _collect(r, prefix, sent, got)
-        time.sleep(0.01)
+    while pending and time.monotonic() < deadline:
+        _collect(r, prefix, pending, got)
+        time.sleep(POLL)
     lat = sorted((got[c] - sent[c]) * 1000 for c in got)
     timeline = sorted((sent[c] - t_wall0 - start, (got[c] - sent[c]) * 1000) for c in got)
     return Latency(p50=statistics.median(lat), p99=lat[int(0.99 * (len(lat) - 1))], worst=lat[-1], probes=len(lat),
-                   sent=n, seconds=n / rate, recomputes=_version(raw, prefix) - version0, timeline=timeline)
+                   sent=n, seconds=sending, recomputes=_version(raw, prefix) - version0, timeline=timeline)
 
 
 @dataclass
@@ -162,10 +170,14 @@ class Latency:
     worst: float
     probes: int  # seen in Redis
     sent: int
-    seconds: float
+    seconds: float  # how long sending them took: longer than sent / rate when the sender fell behind
     recomputes: int  # boundary versions published while the probes ran
     #: (seconds since the first probe, latency ms) of every probe seen, by send time
     timeline: list[tuple[float, float]] = field(default_factory=list)
+
+    def sending(self) -> str:
+        """How fast the probes went out: under the asked rate when the sender itself fell behind."""
+        return f"{self.sent:,} probes sent in {self.seconds:.0f}s, {self.sent / self.seconds:,.0f} a second"
 
     def by_interval(self, seconds: float = 5.0) -> str:
         """The median and worst latency of the probes sent in each interval: when the slow ones were sent."""
@@ -179,17 +191,18 @@ def _version(r: redis.Redis, prefix: str) -> int:
     return Published.from_bytes(r.get(boundaries_key(prefix))).boundaries.version
 
 
-def _collect(r, prefix: str, sent: dict, got: dict) -> None:
-    """The probes whose customer's profile was written after the probe was sent."""
-    todo = [c for c in sent if c not in got]
+def _collect(r, prefix: str, pending: dict, got: dict) -> None:
+    """Moves to ``got`` the pending probes whose customer's profile was written after the probe was sent."""
+    todo = list(pending)
     pipe = r.pipeline(transaction=False)
     for c in todo:
         pipe.hget(customer_key(prefix, c), "updated_at")
     for c, v in zip(todo, pipe.execute()):
         if v:
             at = parse_rfc3339(v) / 1e6
-            if at >= sent[c] - 1e-3:
+            if at >= pending[c] - 1e-3:
                 got[c] = at
+                del pending[c]
 
 
 def main() -> None:
@@ -246,7 +259,7 @@ def main() -> None:
                   orders_topic=s.orders_topic, redis_prefix=s.redis_prefix), timeout=600)
     print(f"sync after the backlog (recompute + rescore of every partition): {time.perf_counter() - t0:.1f}s")
     lat = latency(w_env, args.latency_seconds, args.rate, args.customers, args.seed)
-    print(f"latency produce -> Redis at {args.rate:,.0f} events/s of existing customers for {lat.seconds:.0f}s, "
+    print(f"latency produce -> Redis at {args.rate:,.0f} events/s of existing customers ({lat.sending()}), "
           f"recompute every {w_env['RFM_RECOMPUTE_INTERVAL']}s ({lat.recomputes} boundary versions published "
           f"meanwhile): p50 {lat.p50:.0f} ms, p99 {lat.p99:.0f} ms, worst {lat.worst:.0f} ms "
           f"({lat.probes:,} of {lat.sent:,} probes seen in Redis)")
