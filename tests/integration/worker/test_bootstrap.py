@@ -98,6 +98,24 @@ def test_flo_history_then_whole_file_equals_batch(deployment, kafka_bootstrap, h
     h.assert_store_is_the_changelog(dep, w, kafka_bootstrap)
 
 
+def test_two_workers_restore_in_bulk_and_rebalance_exactly(deployment, harness):
+    """Two workers started together on a loaded history: the first loads every partition in bulk, the
+    second's arrival moves half of them to it (a worker without those partitions' databases), which loads
+    them in bulk too; the whole file streamed on top then equals batch."""
+    dep, h = deployment, harness
+    history, _ = _history(dep, h.FLO, "flo")
+    dep.cli("bootstrap", history, "--format", "events", "--quiet")
+    w1 = dep.worker("w1", "--bulk-restore-min", "0")
+    w2 = dep.worker("w2", "--bulk-restore-min", "0")
+    dep.replay(h.FLO, "flo")
+    dep.sync(timeout=180)
+    exp = h.expected(h.FLO, "flo")
+    h.assert_redis_equals_batch(dep, exp)
+    loaded = [set(re.findall(r"bulk restore: partition (\d+) loaded", w.log.read_text())) for w in (w1, w2)]
+    assert loaded[0] | loaded[1] == {str(p) for p in range(int(dep.env["RFM_PARTITIONS"]))}, loaded
+    assert w1.proc.poll() is None and w2.proc.poll() is None, dep.logs()[-3000:]
+
+
 def test_refuses_a_deployment_that_is_not_empty(deployment, kafka_bootstrap, harness):
     dep, h = deployment, harness
     history, _ = _history(dep, h.FLO, "flo", share=0.05)
