@@ -48,6 +48,7 @@ from stream_app.worker.faust_offsets import FaustOffsets
 from stream_app.worker.heap import HeapGrowth
 from stream_app.worker import outage
 from stream_app.worker.quiet_monitor import QuietMonitor
+from stream_app.worker.rescore import BEHIND_RECORDS
 from stream_app.worker.redis_epoch import RedisEpoch
 from stream_app.worker import bulk_restore, collector, faust_internals, malloc
 from stream_app.worker.messages import Msg
@@ -352,6 +353,7 @@ def build_app(settings: Settings, partitions: int, options: WorkerOptions = Work
             state["processor"].rescore_slice = options.rescore_slice
             state["processor"].full_batch = options.batch_size
             state["processor"].on_pin = offsets.guard.pin
+            state["processor"].behind = lambda: offsets.lag() >= BEHIND_RECORDS
             metrics.attach(state["processor"])
             state["epoch"] = RedisEpoch(client, settings.redis_prefix, faust_table, sinks.profiles)
             state["leader"] = Leader(app, settings, sinks.store, partitions, options.quiet_period,

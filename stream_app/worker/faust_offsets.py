@@ -82,6 +82,20 @@ class FaustOffsets:
         out.upto = {p: lane.expected for p, lane in self.guard.lanes.items()}
         return out
 
+    def lag(self) -> int:
+        """Records on the broker past the next offset to process, summed over the owned orders partitions, as of
+        the consumer's last fetch (a partition moving in a rebalance counts nothing)."""
+        consumer = self.app.consumer
+        total = 0
+        for partition, lane in list(self.guard.lanes.items()):
+            try:
+                highwater = consumer.highwater(TP(self.topic, partition))
+            except Exception:  # aiokafka asserts the partition is still assigned
+                continue
+            if highwater is not None:
+                total += max(0, highwater - lane.expected)
+        return total
+
     async def after(self, batch: Admitted) -> None:
         """The batch's effects are written: its offsets may be committed; held partitions are sought back."""
         if batch.generation == self.guard.generation:

@@ -43,8 +43,8 @@ from stream_app.worker import control
 from stream_app.worker.checkpoint import Checkpoint, Effects, Record
 from stream_app.worker.messages import Msg
 from stream_app.worker.ports import Counters, Sinks, StateTable
-from stream_app.worker.rescore import (RESCORE_CHUNK, RESCORE_DEPTH, RESCORE_SHARE, InFlight, RescoreJob, RescoreLedger,
-                                       RescorePace, by_partition, since_last_rescore, sort_out)
+from stream_app.worker.rescore import (RESCORE_CHUNK, RESCORE_DEPTH, InFlight, RescoreJob, RescoreLedger, RescorePace,
+                                       by_partition, since_last_rescore, slice_after, sort_out)
 from stream_app.worker.scorer import Scorer
 
 log = logging.getLogger("rfm_stream.worker")
@@ -106,10 +106,12 @@ class Processor:
         self._failures_logged = 0
         #: called with each partition rescore's duration in seconds (the worker's metrics)
         self.on_rescore: Callable[[float], None] | None = None
-        #: seconds of rescoring after each batch (at least; a full batch gets ``RESCORE_SHARE`` of its own
-        #: time); None: a control's rescore runs whole before ``process`` returns (events behind it wait for
-        #: all of it)
+        #: seconds of rescoring after each batch (``rescore.slice_after``: more after a full batch, less while
+        #: the stream is behind); None: a control's rescore runs whole before ``process`` returns (events
+        #: behind it wait for all of it)
         self.rescore_slice: float | None = None
+        #: True when records wait on the broker past the batch just done (the worker's consumer lag)
+        self.behind: Callable[[], bool] = lambda: False
         self.rescore_chunk = RESCORE_CHUNK
         self.rescore_pace = RescorePace()
         #: a batch this long is a backlog (the worker's ``batch_size``): its rescore slice is a share of it
@@ -193,10 +195,9 @@ class Processor:
                 self.counters.duplicates += 1
         await self._flush(pending, dead)
         if self.rescore_slice is not None:
-            # While the worker keeps up, events come first: the slice bounds how long they wait behind a
-            # rescore. A full batch is a backlog, with no latency left to keep: the rescore gets its share.
-            share = RESCORE_SHARE if len(msgs) >= self.full_batch else 0.0
-            await self.rescore_step(max(self.rescore_slice, share * (time.perf_counter() - started)))
+            behind = bool(msgs) and len(msgs) < self.full_batch and self.behind()
+            await self.rescore_step(slice_after(len(msgs), time.perf_counter() - started, full_batch=self.full_batch,
+                                                rescore_slice=self.rescore_slice, behind=behind))
         if msgs:
             self.last_batch_at = time.perf_counter()
 

@@ -195,3 +195,28 @@ def test_a_pinned_partition_commits_no_further_than_its_pin_until_released():
     assert g.commit_offset(0) == 15
     g.pin(5, 3)  # a partition this worker does not own: nothing to pin
     assert g.commit_offset(5) is None
+
+
+def test_lag_counts_the_records_past_the_next_offset_of_each_owned_partition():
+    topic = "orders"
+    consumer = FakeConsumer(topic, {0: 100, 1: 50, 2: 0})
+    highwaters = {TP(topic, 0): 400, TP(topic, 1): 50, TP(topic, 2): None}
+
+    def highwater(tp):
+        if tp not in highwaters:
+            raise AssertionError("Partition is not assigned")  # as aiokafka says of a partition moved away
+        return highwaters[tp]
+
+    consumer.highwater = highwater
+    app = SimpleNamespace(consumer=consumer, consumer_generation_id=1, rebalancing=False,
+                          producer=SimpleNamespace(_ensure_producer=lambda: None))
+    fo = FaustOffsets(app, topic)
+    fo.install()
+
+    async def run():
+        await fo.admit([_event(topic, 0, 100), _event(topic, 0, 101), _event(topic, 1, 50), _event(topic, 2, 0)])
+        assert fo.lag() == 400 - 102  # partition 1 is at its highwater, partition 2's is not known yet
+        del highwaters[TP(topic, 0)]  # moved away in a rebalance
+        assert fo.lag() == 0
+
+    asyncio.run(run())
