@@ -233,8 +233,7 @@ def aiokafka_producer(s: Settings, **kw: Any):
     """
     from aiokafka import AIOKafkaProducer
 
-    conn = {k: v for k, v in kafka_kwargs(s).items() if k != "bootstrap_timeout_ms"}
-    return AIOKafkaProducer(**conn, **kw)
+    return AIOKafkaProducer(**_aiokafka_kwargs(s), **kw)
 
 
 def aiokafka_consumer(s: Settings, **kw: Any):
@@ -245,8 +244,12 @@ def aiokafka_consumer(s: Settings, **kw: Any):
     """
     from aiokafka import AIOKafkaConsumer
 
-    conn = {k: v for k, v in kafka_kwargs(s).items() if k != "bootstrap_timeout_ms"}
-    return AIOKafkaConsumer(**conn, **kw)
+    return AIOKafkaConsumer(**_aiokafka_kwargs(s), **kw)
+
+
+def _aiokafka_kwargs(s: Settings) -> dict[str, Any]:
+    """kafka_kwargs less kafka-python's own bootstrap timeout, which aiokafka does not take."""
+    return {k: v for k, v in kafka_kwargs(s).items() if k != "bootstrap_timeout_ms"}
 
 
 def probe_kafka(s: Settings) -> None:

@@ -40,7 +40,7 @@ from stream_app.errors import RfmError
 
 #: the consumer internals the commit of the orders topic relies on
 CONSUMER_NAMES = ("_new_offset", "_committed_offset", "_acked", "_acked_index", "_gap")
-#: the RocksDB store internals a rescore reads one partition through
+#: the RocksDB store internals a rescore reads one partition through, and a bulk restore writes one through
 ROCKSDB_NAMES = ("_dbs", "_db_for_partition", "offset_key", "rocksdb_options")
 
 

@@ -195,9 +195,8 @@ class Processor:
                 self.counters.duplicates += 1
         await self._flush(pending, dead)
         if self.rescore_slice is not None:
-            behind = bool(msgs) and len(msgs) < self.full_batch and self.behind()
             await self.rescore_step(slice_after(len(msgs), time.perf_counter() - started, full_batch=self.full_batch,
-                                                rescore_slice=self.rescore_slice, behind=behind))
+                                                rescore_slice=self.rescore_slice, behind=self.behind))
         if msgs:
             self.last_batch_at = time.perf_counter()
 

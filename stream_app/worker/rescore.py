@@ -165,7 +165,8 @@ BEHIND_RECORDS = 250
 BEHIND_SHARE = 0.1
 
 
-def slice_after(events: int, took: float, *, full_batch: int, rescore_slice: float, behind: bool) -> float:
+def slice_after(events: int, took: float, *, full_batch: int, rescore_slice: float,
+                behind: Callable[[], bool]) -> float:
     """Seconds of rescoring after a batch of ``events`` that took ``took`` seconds.
 
     While the stream keeps up, a slice of ``rescore_slice``: it bounds how long the next events wait behind a
@@ -175,10 +176,11 @@ def slice_after(events: int, took: float, *, full_batch: int, rescore_slice: flo
     second at 1,000 orders/s, and the probes' latency grew by a second every two seconds until the rescore
     ended. Then the rescore gets a tenth of the batch's time, at least a chunk: the events catch up, the
     lag drops under ``BEHIND_RECORDS`` and the full slices resume, so the rescore takes what the events leave.
+    ``behind`` (the consumer's lag) is asked only for such a batch.
     """
     if events >= full_batch:
         return max(rescore_slice, RESCORE_SHARE * took)
-    if events and behind:
+    if events and behind():
         return BEHIND_SHARE * took
     return rescore_slice
 

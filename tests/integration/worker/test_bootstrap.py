@@ -32,6 +32,12 @@ def _customers(history: str) -> int:
         return len({orjson.loads(line)["customer_id"] for line in fh})
 
 
+def _bulk_loaded(worker) -> list[tuple[int, int]]:
+    """Each load in bulk a worker logged: (partition, records), in the log's order."""
+    lines = re.findall(r"bulk restore: partition (\d+) loaded ([\d,]+) records", worker.log.read_text())
+    return [(int(p), int(n.replace(",", ""))) for p, n in lines]
+
+
 def _changelog(dep) -> str:
     return f"{dep.env['RFM_APP_ID']}-customers-changelog"
 
@@ -92,9 +98,9 @@ def test_flo_history_then_whole_file_equals_batch(deployment, kafka_bootstrap, h
     dep.cli("bootstrap", history, "--format", "events", "--quiet")
     assert len(h.expected(history, "events")) == n  # one customer per snapshot
     w = _stream_on_and_check(dep, h, h.FLO, "flo", "--bulk-restore-min", "0")
-    loaded = re.findall(r"bulk restore: partition (\d+) loaded ([\d,]+) records", w.log.read_text())
-    assert sorted(int(p) for p, _ in loaded) == list(range(int(dep.env["RFM_PARTITIONS"])))
-    assert sum(int(k.replace(",", "")) for _, k in loaded) == n  # the bootstrap's record of each customer
+    loaded = _bulk_loaded(w)
+    assert sorted(p for p, _ in loaded) == list(range(int(dep.env["RFM_PARTITIONS"])))
+    assert sum(k for _, k in loaded) == n  # the bootstrap's record of each customer
     h.assert_store_is_the_changelog(dep, w, kafka_bootstrap)
 
 
@@ -111,8 +117,8 @@ def test_two_workers_restore_in_bulk_and_rebalance_exactly(deployment, harness):
     dep.sync(timeout=180)
     exp = h.expected(h.FLO, "flo")
     h.assert_redis_equals_batch(dep, exp)
-    loaded = [set(re.findall(r"bulk restore: partition (\d+) loaded", w.log.read_text())) for w in (w1, w2)]
-    assert loaded[0] | loaded[1] == {str(p) for p in range(int(dep.env["RFM_PARTITIONS"]))}, loaded
+    loaded = [{p for p, _ in _bulk_loaded(w)} for w in (w1, w2)]
+    assert loaded[0] | loaded[1] == set(range(int(dep.env["RFM_PARTITIONS"]))), loaded
     assert w1.proc.poll() is None and w2.proc.poll() is None, dep.logs()[-3000:]
 
 

@@ -17,5 +17,13 @@ from stream_app.worker.rescore import BEHIND_SHARE, RESCORE_SHARE, slice_after
     (0, 0.0, True, 0.05),  # an empty batch (the idle stream's slice) is never behind
 ])
 def test_the_slice_after_a_batch(events, took, behind, expected):
-    got = slice_after(events, took, full_batch=5000, rescore_slice=0.05, behind=behind)
+    got = slice_after(events, took, full_batch=5000, rescore_slice=0.05, behind=lambda: behind)
     assert got == pytest.approx(expected)
+
+
+def test_the_lag_is_asked_only_after_a_batch_short_of_full():
+    def asked():
+        raise AssertionError("the lag was read")
+
+    assert slice_after(5000, 2.0, full_batch=5000, rescore_slice=0.05, behind=asked) == RESCORE_SHARE * 2.0
+    assert slice_after(0, 0.0, full_batch=5000, rescore_slice=0.05, behind=asked) == 0.05
