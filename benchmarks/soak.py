@@ -38,6 +38,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stream_app import connect  # noqa: E402
 from stream_app import batch  # noqa: E402
 from stream_app.adapters import registry  # noqa: E402
 from stream_app.stack.private import private_stack  # noqa: E402
@@ -101,7 +102,7 @@ def progress(env: dict) -> tuple[int, int, int]:
     s = Settings(kafka_bootstrap=env["KAFKA_BOOTSTRAP"], orders_topic=env["RFM_ORDERS_TOPIC"], app_id=env["RFM_APP_ID"])
     admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
     try:
-        committed = admin.list_group_offsets(s.app_id).get(s.app_id, {})
+        committed = connect.committed_offsets(admin, s.app_id) or {}
     finally:
         admin.close()
     ends = end_offsets(s)

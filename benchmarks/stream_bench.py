@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 POLL = 0.05
 sys.path.insert(0, str(ROOT))
 
+from stream_app import connect  # noqa: E402
 from stream_app.core.timeutil import format_us, parse_rfc3339  # noqa: E402
 from stream_app.redis.keys import any_pattern, boundaries_key, customer_key  # noqa: E402
 from stream_app.settings import load  # noqa: E402
@@ -79,7 +80,7 @@ def decode_agent_main() -> None:
 
 
 def committed_total(admin: KafkaAdminClient, group: str) -> int:
-    offsets = admin.list_group_offsets(group).get(group, {})
+    offsets = connect.committed_offsets(admin, group) or {}  # None right after the broker starts
     return sum(o.offset for o in offsets.values() if o.offset >= 0)
 
 

@@ -202,6 +202,22 @@ def kafka_admin(s: Settings, **kw: Any):
     return _connected(s, lambda conn: KafkaAdminClient(**conn, **kw))
 
 
+def committed_offsets(admin: Any, group: str) -> dict | None:
+    """The group's committed offsets by TopicPartition; None while the broker cannot tell yet.
+
+    A broker that has just started answers FindCoordinator with a retriable error until it has created
+    ``__consumer_offsets`` (seconds): a caller polling for progress asks again, it is not a failure.
+    """
+    from kafka.errors import KafkaError
+
+    try:
+        return admin.list_group_offsets(group).get(group, {})
+    except KafkaError as exc:
+        if getattr(exc, "retriable", False):
+            return None
+        raise
+
+
 def kafka_consumer(s: Settings, **kw: Any):
     """A KafkaConsumer, connected (its bootstrap is checked here, not at the first poll)."""
     from kafka import KafkaConsumer

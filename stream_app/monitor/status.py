@@ -51,7 +51,7 @@ def read_status(settings: Settings) -> Status:
     st.ends = {tp.partition: end for tp, end in end_offsets(settings).items()}
     admin = connect.kafka_admin(settings, client_id="rfm-stream-status")
     try:
-        offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+        offsets = connect.committed_offsets(admin, settings.app_id) or {}
         st.committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == settings.orders_topic}
         group = admin.describe_groups([settings.app_id]).get(settings.app_id, {})
     finally:

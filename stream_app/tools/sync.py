@@ -66,7 +66,7 @@ def sync(settings: Settings, timeout: float = 120.0, poll: float = 0.25,
     p = settings.redis_prefix
     try:
         while True:
-            committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+            committed = connect.committed_offsets(admin, settings.app_id) or {}  # None: not known yet, all to do
             state.lag = sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in ends.items())
             if progress is not None:
                 progress(state)

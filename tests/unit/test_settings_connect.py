@@ -116,3 +116,24 @@ def test_redis_clients_have_timeouts():
 
 def test_check_accepts_the_defaults():
     assert check(Settings()).kafka_security_protocol == "PLAINTEXT"
+
+
+class _Admin:
+    """A KafkaAdminClient's list_group_offsets, answering or raising as told."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def list_group_offsets(self, group):
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return {group: self.answer}
+
+
+def test_committed_offsets_are_not_known_while_the_coordinator_starts():
+    from kafka.errors import CoordinatorNotAvailableError, GroupAuthorizationFailedError
+
+    assert connect.committed_offsets(_Admin({"tp": 5}), "g") == {"tp": 5}
+    assert connect.committed_offsets(_Admin(CoordinatorNotAvailableError()), "g") is None
+    with pytest.raises(GroupAuthorizationFailedError):  # not retriable: a real failure, told
+        connect.committed_offsets(_Admin(GroupAuthorizationFailedError()), "g")
