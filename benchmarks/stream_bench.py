@@ -88,20 +88,24 @@ def measure(env: dict, argv: list[str], group: str, total: int, log: Path, timeo
     """Start a consumer process; events/s from its first committed offset to the last."""
     admin = KafkaAdminClient(bootstrap_servers=env["KAFKA_BOOTSTRAP"])
     proc = subprocess.Popen(argv, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    t_first = c_first = None
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"{argv} exited {proc.returncode}; see {log}")
-        c = committed_total(admin, group)
-        now = time.monotonic()
-        if t_first is None and c > 0:
-            t_first, c_first = now, c
-        if c >= total:
-            break
-        if now > deadline:
-            raise SystemExit(f"timeout: {c}/{total} consumed; see {log}")
-        time.sleep(0.2)
+    try:
+        t_first = c_first = None
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"{argv} exited {proc.returncode}; see {log}")
+            c = committed_total(admin, group)
+            now = time.monotonic()
+            if t_first is None and c > 0:
+                t_first, c_first = now, c
+            if c >= total:
+                break
+            if now > deadline:
+                raise SystemExit(f"timeout: {c}/{total} consumed; see {log}")
+            time.sleep(0.2)
+    except BaseException:
+        stop(proc)  # a failed measure leaves no consumer running
+        raise
     admin.close()
     return (c - c_first) / max(1e-9, now - t_first), proc
 

@@ -143,6 +143,7 @@ class RescoreFigures:
     narrow_s: float  # rescore of the customers the cut move touches (the worker's steady state)
     narrow_cpu_s: float  # this process's CPU time in it: the worker's share, apart from Redis' and the broker's
     narrow_looked_at: int
+    narrow_query_s: float  # of narrow_s: until the movers query of the rank index answered
     full_s: float  # rescore scanning every customer (after an assignment, or when the cuts cannot say)
     rescored: int
     verify_s: float  # reading every profile back from Redis (what the first rescore after an assignment avoids)
@@ -236,11 +237,12 @@ async def order_again(ordered: int, seed: int, table: OnePartition, proc: Proces
 
 
 async def recompute_and_rescore(redis_url: str, customers: int, seed: int, ordered: int | None = None,
-                                settings: Settings | None = None, depth: int | None = None) -> RescoreFigures:
+                                settings: Settings | None = None, depth: int | None = None,
+                                profile: str | None = None) -> RescoreFigures:
     """Recompute time and one worker's rescore of ``customers`` customers, both only the movers and scanning
     everyone, from the same state, after ``ordered`` customers (default 1%) ordered again; with ``settings``,
     the rescore's events and changelog go to private topics of its Kafka. ``depth``: rescore chunks written
-    at once (default: the worker's)."""
+    at once (default: the worker's). ``profile``: a file for pyinstrument's text profile of the movers' rescore."""
     ordered = customers // 100 if ordered is None else ordered
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     client = aioredis.Redis.from_url(redis_url)
@@ -281,18 +283,24 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
             t0, cpu0 = time.perf_counter(), time.process_time()
             proc.offer(second.boundaries)
             looked: list[int] = []
+            answered: list[float] = []
             candidates = proc._rescore_candidates
 
             async def counted(m, bounds, candidates=candidates, proc=proc):
                 keys, spans = await candidates(m, bounds)  # a scan's keys, or the spans of a movers query
                 found = len(keys) if spans is None else len((await proc._movers_task(bounds, spans)).get(0, []))
                 looked.append(found)
+                answered.append(time.perf_counter())
                 return keys, spans
 
             proc._rescore_candidates = counted  # type: ignore[method-assign]
+            profiler = _profiler() if profile and name == "narrow" else None
             await proc._rescore(Msg(0, 0, control.CONTROL_KEY, None), second.computed_us)
+            if profiler is not None:
+                profiler.stop()
+                Path(profile).write_text(profiler.output_text(show_all=False))
             runs[name] = (time.perf_counter() - t0, proc.counters.rescored, sum(looked), sinks.changes,
-                          time.process_time() - cpu0)
+                          time.process_time() - cpu0, answered[0] - t0)
             if name == "narrow":
                 await check_profiles(client, prefix, proc, table, customers)
         if runs["narrow"][1] != runs["full"][1]:
@@ -300,7 +308,8 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
         t0 = time.perf_counter()
         await writer.read([f"c{i}" for i in range(customers)])
         verify_s = time.perf_counter() - t0
-        return RescoreFigures(recompute_ms, runs["narrow"][0], runs["narrow"][4], runs["narrow"][2], runs["full"][0], runs["full"][1],
+        return RescoreFigures(recompute_ms, runs["narrow"][0], runs["narrow"][4], runs["narrow"][2], runs["narrow"][5],
+                              runs["full"][0], runs["full"][1],
                               verify_s, ordered, per_customer, runs["narrow"][3])
     finally:
         gc.unfreeze()
@@ -356,9 +365,18 @@ def drop_topics(settings: Settings, topics: BenchTopics) -> None:
 
 def report(size: int, f: RescoreFigures) -> str:
     return (f"{size:,} customers: boundary recompute {f.recompute_ms:.1f} ms; rescore after {f.ordered:,} ordered again: "
-            f"only the movers {f.narrow_s:.2f}s (worker CPU {f.narrow_cpu_s:.2f}s; {f.narrow_looked_at:,} looked at, {f.rescored:,} rescored, "
+            f"only the movers {f.narrow_s:.2f}s (found in {f.narrow_query_s:.2f}s; worker CPU {f.narrow_cpu_s:.2f}s; "
+            f"{f.narrow_looked_at:,} looked at, {f.rescored:,} rescored, "
             f"{f.changes:,} change events), everyone {f.full_s:.1f}s; reading every profile back from Redis "
             f"{f.verify_s:.1f}s; Redis {f.redis_bytes_per_customer:,.0f} bytes a customer")
+
+
+def _profiler():
+    from pyinstrument import Profiler  # a benchmark's optional dependency, as in stream_bench.py --profile
+
+    profiler = Profiler(interval=0.0005, async_mode="enabled")
+    profiler.start()
+    return profiler
 
 
 def main() -> None:
@@ -372,13 +390,15 @@ def main() -> None:
                     help="count the rescore's events and changelog records instead of sending them")
     ap.add_argument("--depth", type=int, default=None,
                     help="rescore chunks written at once while the next is scored (default: the worker's)")
+    ap.add_argument("--profile", default=None, metavar="FILE",
+                    help="write pyinstrument's profile of the (last size's) movers' rescore to FILE")
     args = ap.parse_args()
     settings = load()
     kafka = None if args.no_kafka else settings
     print(f"events and changelog: {'counted, not sent' if args.no_kafka else 'sent to Kafka'}", flush=True)
     for size in (int(x) for x in args.sizes.split(",") if x):
         figures = asyncio.run(recompute_and_rescore(settings.redis_url, size, args.seed, args.ordered, kafka,
-                                                    args.depth))
+                                                    args.depth, args.profile))
         print(report(size, figures), flush=True)
 
 

@@ -21,8 +21,13 @@ files fast. tests/unit/adapters/test_events_fast.py holds it to that.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import BinaryIO
 
 import numpy as np
@@ -45,21 +50,28 @@ _ABSENT = object()
 #: the longest time this reader vouches for: 19 + "." + 6 digits + "+HH:MM"
 _TIME_WIDTH = 32
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+#: from this many bytes on disk a file's blocks are parsed in parallel processes (workers=None): below it a
+#: process pool's start (importing the readers' libraries in each process) costs more than it saves
+PARALLEL_FROM_BYTES = 256 << 20
 
 
-def read_jsonl(path: str, now_us: int | None = None) -> EventFrame | None:
-    """The file's events as a frame (what the line-by-line reader gives), or None: read it line by line."""
+def read_jsonl(path: str, now_us: int | None = None, workers: int | None = None) -> EventFrame | None:
+    """The file's events as a frame (what the line-by-line reader gives), or None: read it line by line.
+
+    ``workers``: processes parsing blocks at once (None: one per core for a file of ``PARALLEL_FROM_BYTES``
+    or more, else 1). Parsing is CPU-bound Python and takes most of the time, so a history of 10M orders
+    (1.4 GB) is read in parallel; each block is cut from the file here, parsed in a process, and its
+    columns come back in the file's order, so the frame is the same whatever the number of workers.
+    """
     now_us = now_us if now_us is not None else int(time.time() * 1_000_000)
     other_fields = frozenset(load_schema(ORDER_EVENT_SCHEMA.name)["properties"]) - VOUCHED_FIELDS
-    parts: list[dict[str, np.ndarray]] = []
+    workers = _workers(path, workers)
     try:
-        with textfile.open_binary(path) as fh:
-            for first_line, lines, whole in _line_blocks(fh):
-                part = _columns(first_line, lines, whole, now_us, other_fields)
-                if part is None:
-                    return None
-                parts.append(part)
-    except (BadInput, OSError, UnicodeDecodeError, *textfile.GZIP_ERRORS):
+        parts = _parts(path, now_us, other_fields, workers)
+    except BrokenProcessPool:
+        # a process could not start or was killed (out of memory): the file is read in this process instead
+        parts = _parts(path, now_us, other_fields, 1)
+    if parts is None:
         return None
     columns = {c: np.concatenate([p[c] for p in parts]) if parts else np.empty(0, object) for c in [*COLUMNS, "line"]}
     lines = columns.pop("line").astype(np.int64)
@@ -72,8 +84,72 @@ def read_jsonl(path: str, now_us: int | None = None) -> EventFrame | None:
     return frame
 
 
-def _line_blocks(fh: BinaryIO) -> Iterator[tuple[int, list[bytes], bytes]]:
-    """(number of the first line, lines, their bytes) of whole lines, UTF-8 checked, a leading BOM dropped as text_lines does.
+def _parts(path: str, now_us: int, other_fields: frozenset[str], workers: int) -> list[dict[str, np.ndarray]] | None:
+    """Every block's columns, or None: read the file line by line."""
+    parts: list[dict[str, np.ndarray]] = []
+    try:
+        with textfile.open_binary(path) as fh:
+            for part in _parsed(_line_blocks(fh), now_us, other_fields, workers):
+                if part is None:
+                    return None
+                parts.append(part)
+    except (BadInput, OSError, UnicodeDecodeError, *textfile.GZIP_ERRORS):
+        return None
+    return parts
+
+
+def _workers(path: str, workers: int | None) -> int:
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main is not None and not os.path.exists(main):
+        return 1  # a spawned process imports __main__ again: `python -` has none to import
+    if workers is not None:
+        return max(1, workers)
+    try:
+        big = os.path.getsize(path) >= PARALLEL_FROM_BYTES
+    except OSError:
+        return 1  # open_binary names the problem
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) if big else 1
+
+
+def _parsed(blocks: Iterator[tuple[int, bytes]], now_us: int, other_fields: frozenset[str], workers: int
+            ) -> Iterator[dict[str, np.ndarray] | None]:
+    """Each block's columns (:func:`_parse_block`) in the file's order, parsed by ``workers`` processes.
+
+    At most two blocks a worker are parsed or waiting at once, so memory holds a few blocks, not the file.
+    The processes are spawned, not forked: the caller may hold threads (Arrow's, a Kafka client's) whose
+    locks a fork would copy held.
+    """
+    if workers <= 1:
+        for first_line, whole in blocks:
+            yield _parse_block(first_line, whole, now_us, other_fields)
+        return
+    import multiprocessing
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        waiting: deque[Future] = deque()
+        try:
+            for first_line, whole in blocks:
+                waiting.append(pool.submit(_parse_block, first_line, whole, now_us, other_fields))
+                if len(waiting) >= 2 * workers:
+                    yield waiting.popleft().result()
+            while waiting:
+                yield waiting.popleft().result()
+        finally:
+            for future in waiting:  # a refused block: the blocks after it are not needed
+                future.cancel()
+
+
+def _parse_block(first_line: int, whole: bytes, now_us: int, other_fields: frozenset[str]
+                 ) -> dict[str, np.ndarray] | None:
+    lines = whole.split(b"\n")
+    if whole.endswith(b"\n"):
+        lines.pop()
+    return _columns(first_line, lines, whole, now_us, other_fields)
+
+
+def _line_blocks(fh: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(number of the first line, bytes) of blocks of whole lines, UTF-8 checked, a leading BOM dropped as
+    text_lines does.
 
     Lines end at b"\\n" only, as Python's binary file iteration cuts them.
     """
@@ -88,11 +164,8 @@ def _line_blocks(fh: BinaryIO) -> Iterator[tuple[int, list[bytes], bytes]]:
             if first and whole.startswith(BOM):
                 whole = whole[len(BOM):]
             first = False
-            lines = whole.split(b"\n")
-            if whole.endswith(b"\n"):
-                lines.pop()
-            yield line, lines, whole
-            line += len(lines)
+            yield line, whole
+            line += whole.count(b"\n") + (not whole.endswith(b"\n"))  # the lines _parse_block cuts
         if not block:
             return
 

@@ -173,6 +173,23 @@ def test_lines_longer_than_a_block(tmp_path, monkeypatch):
     assert assert_readers_agree(tmp_path / "n.jsonl") == "fast"
 
 
+
+def test_blocks_parsed_in_processes_give_the_same_frame(tmp_path, monkeypatch):
+    """Blocks cut here and parsed by two processes, in any order of finishing, make the one-process frame;
+    a block refused midway still means "read it line by line"."""
+    monkeypatch.setattr(events_fast, "BLOCK", 4096)  # about 30 blocks, cut in this process
+    lines = history(3000)
+    lines.insert(5, "")  # a blank line: the numbering of later blocks counts it
+    lines.insert(1200, order(customer_id="c7", amount=1.005))  # not whole cents: parse() decides that row
+    src = write(tmp_path / "h.jsonl", lines, end="\n")
+    serial = events_fast.read_jsonl(str(src), workers=1)
+    parallel = events_fast.read_jsonl(str(src), workers=2)
+    assert serial is not None and parallel is not None
+    assert_same_frame(parallel, serial)
+    assert_same_frame(parallel, events.read_lines(str(src)))
+    bad = write(tmp_path / "bad.jsonl", [*lines[:2500], "{not json", *lines[2500:]])
+    assert events_fast.read_jsonl(str(bad), workers=2) is None
+
 event_values = {
     "type": st.sampled_from(["order", "return", "snapshot", "x"]),
     "customer_id": st.sampled_from(["17850", "a" * 64, "a" * 65, "\u0661\u0662", "", 7, "a:b@c.d-e_f"]) | st.text(max_size=4),
