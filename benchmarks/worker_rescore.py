@@ -1,6 +1,6 @@
 """Benchmark (not a test): the worker's recompute and rescore of one partition, at a population size.
 
-    python benchmarks/worker_rescore.py [--sizes 100000,1000000] [--seed 7] [--ordered N] [--depth N] [--no-kafka]
+    python benchmarks/worker_rescore.py [--sizes 100000,1000000] [--seed 7] [--ordered N] [--depth N] [--chunk N] [--no-kafka] [--profile FILE]
 
 For each size, under a private prefix on the Redis at REDIS_URL: a population of customers with real order
 histories (a Pareto number of orders, about 4 a customer; log-normal amounts; times over a year; online or
@@ -238,7 +238,7 @@ async def order_again(ordered: int, seed: int, table: OnePartition, proc: Proces
 
 async def recompute_and_rescore(redis_url: str, customers: int, seed: int, ordered: int | None = None,
                                 settings: Settings | None = None, depth: int | None = None,
-                                profile: str | None = None) -> RescoreFigures:
+                                profile: str | None = None, chunk: int | None = None) -> RescoreFigures:
     """Recompute time and one worker's rescore of ``customers`` customers, both only the movers and scanning
     everyone, from the same state, after ``ordered`` customers (default 1%) ordered again; with ``settings``,
     the rescore's events and changelog go to private topics of its Kafka. ``depth``: rescore chunks written
@@ -257,6 +257,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
         proc = Processor(table, sinks, segments, "bench", rules=rules, rules_fp=rules.fingerprint,
                          partitions=partitions)
         proc.rescore_depth = depth or proc.rescore_depth
+        proc.rescore_chunk = chunk or proc.rescore_chunk
         return proc
 
     used_before = settled_used_memory(redis_url)
@@ -390,6 +391,8 @@ def main() -> None:
                     help="count the rescore's events and changelog records instead of sending them")
     ap.add_argument("--depth", type=int, default=None,
                     help="rescore chunks written at once while the next is scored (default: the worker's)")
+    ap.add_argument("--chunk", type=int, default=None,
+                    help="customers a rescore chunk looks at, at most (default: the worker's)")
     ap.add_argument("--profile", default=None, metavar="FILE",
                     help="write pyinstrument's profile of the (last size's) movers' rescore to FILE")
     args = ap.parse_args()
@@ -398,7 +401,7 @@ def main() -> None:
     print(f"events and changelog: {'counted, not sent' if args.no_kafka else 'sent to Kafka'}", flush=True)
     for size in (int(x) for x in args.sizes.split(",") if x):
         figures = asyncio.run(recompute_and_rescore(settings.redis_url, size, args.seed, args.ordered, kafka,
-                                                    args.depth, args.profile))
+                                                    args.depth, args.profile, args.chunk))
         print(report(size, figures), flush=True)
 
 
