@@ -105,10 +105,11 @@ def _workers(path: str, workers: int | None) -> int:
     if workers is not None:
         return max(1, workers)
     try:
-        big = os.path.getsize(path) >= PARALLEL_FROM_BYTES
+        if os.path.getsize(path) < PARALLEL_FROM_BYTES:
+            return 1
     except OSError:
         return 1  # open_binary names the problem
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) if big else 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _parsed(blocks: Iterator[tuple[int, bytes]], now_us: int, other_fields: frozenset[str], workers: int
