@@ -41,3 +41,29 @@ def settled_used_memory(redis_url: str, most_s: float = 60.0) -> int:
         return int(info["used_memory"])
     finally:
         client.close()
+
+
+#: what the command line of each local server holds (stream_app/stack starts them so)
+SERVER_MARKERS = {"redis": "redis-server", "kafka": "kafka.Kafka"}
+
+
+def servers_cpu_s() -> dict[str, float]:
+    """CPU seconds (user + system) each local server process has used so far, by name: the difference over
+    a run says what share of its wall time Redis and the broker spent working while the worker waited.
+    A server not found (remote, or not started) is left out."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        for name, marker in SERVER_MARKERS.items():
+            if marker in cmd:
+                out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out

@@ -34,7 +34,7 @@ from kafka.admin import NewTopic
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from measure import settled_used_memory  # noqa: E402  (beside this script)
+from measure import servers_cpu_s, settled_used_memory  # noqa: E402  (beside this script)
 from stream_app import connect  # noqa: E402
 from stream_app.audiences import rules as audience_rules  # noqa: E402
 from stream_app.core import stored as codec  # noqa: E402
@@ -144,6 +144,7 @@ class RescoreFigures:
     narrow_cpu_s: float  # this process's CPU time in it: the worker's share, apart from Redis' and the broker's
     narrow_looked_at: int
     narrow_query_s: float  # of narrow_s: until the movers query of the rank index answered
+    narrow_servers_cpu_s: dict[str, float]  # CPU seconds of Redis and the broker during it, by server
     full_s: float  # rescore scanning every customer (after an assignment, or when the cuts cannot say)
     rescored: int
     verify_s: float  # reading every profile back from Redis (what the first rescore after an assignment avoids)
@@ -281,6 +282,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
             proc.ledger.starting(0, first.boundaries)
             proc.ledger.rescored(0, first.boundaries.version)
             sinks.changes = 0
+            servers0 = servers_cpu_s()
             t0, cpu0 = time.perf_counter(), time.process_time()
             proc.offer(second.boundaries)
             looked: list[int] = []
@@ -301,7 +303,8 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
                 profiler.stop()
                 Path(profile).write_text(profiler.output_text(show_all=False))
             runs[name] = (time.perf_counter() - t0, proc.counters.rescored, sum(looked), sinks.changes,
-                          time.process_time() - cpu0, answered[0] - t0)
+                          time.process_time() - cpu0, answered[0] - t0,
+                          {k: v - servers0.get(k, 0.0) for k, v in servers_cpu_s().items()})
             if name == "narrow":
                 await check_profiles(client, prefix, proc, table, customers)
         if runs["narrow"][1] != runs["full"][1]:
@@ -310,6 +313,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
         await writer.read([f"c{i}" for i in range(customers)])
         verify_s = time.perf_counter() - t0
         return RescoreFigures(recompute_ms, runs["narrow"][0], runs["narrow"][4], runs["narrow"][2], runs["narrow"][5],
+                              runs["narrow"][6],
                               runs["full"][0], runs["full"][1],
                               verify_s, ordered, per_customer, runs["narrow"][3])
     finally:
@@ -366,7 +370,8 @@ def drop_topics(settings: Settings, topics: BenchTopics) -> None:
 
 def report(size: int, f: RescoreFigures) -> str:
     return (f"{size:,} customers: boundary recompute {f.recompute_ms:.1f} ms; rescore after {f.ordered:,} ordered again: "
-            f"only the movers {f.narrow_s:.2f}s (found in {f.narrow_query_s:.2f}s; worker CPU {f.narrow_cpu_s:.2f}s; "
+            f"only the movers {f.narrow_s:.2f}s (found in {f.narrow_query_s:.2f}s; worker CPU {f.narrow_cpu_s:.2f}s"
+            f"{''.join(f', {k} {v:.2f}s' for k, v in sorted(f.narrow_servers_cpu_s.items()))}; "
             f"{f.narrow_looked_at:,} looked at, {f.rescored:,} rescored, "
             f"{f.changes:,} change events), everyone {f.full_s:.1f}s; reading every profile back from Redis "
             f"{f.verify_s:.1f}s; Redis {f.redis_bytes_per_customer:,.0f} bytes a customer")
