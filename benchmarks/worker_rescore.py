@@ -221,8 +221,14 @@ def _progress(what: str, done: int, total: int) -> None:
 
 
 async def order_again(ordered: int, seed: int, table: OnePartition, proc: Processor, writer: ProfileWriter) -> None:
-    """``ordered`` customers order again (a day after their last order, as much as their first), scored
-    with the processor's boundaries as their batch would be."""
+    """``ordered`` customers order again (:func:`new_orders`), scored with the processor's boundaries as
+    their batch would be."""
+    await _settle(proc, table, writer, new_orders(ordered, seed, table))
+
+
+def new_orders(ordered: int, seed: int, table: dict[bytes, bytes]) -> list[bytes]:
+    """``ordered`` customers of ``table`` order again, a day after their last order, as much as their first;
+    their keys (their states are not scored yet)."""
     rng = np.random.default_rng(seed + 1)
     keys = list(table)
     picked = [keys[i] for i in rng.choice(len(keys), size=min(ordered, len(keys)), replace=False)]
@@ -234,7 +240,7 @@ async def order_again(ordered: int, seed: int, table: OnePartition, proc: Proces
         state.orders[f"o{len(state.orders)}"] = (last + DAY_US, cents, channel)
         state.seq += 1
         table[key] = codec.encode(st)
-    await _settle(proc, table, writer, picked)
+    return picked
 
 
 async def recompute_and_rescore(redis_url: str, customers: int, seed: int, ordered: int | None = None,
