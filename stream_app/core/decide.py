@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from stream_app.core.model import Scores, Totals
 from stream_app.core.profile import Announced, ProfileWrite, StoredProfile, WriteStatus, judge, profile_fields
@@ -168,7 +169,16 @@ def seen_scores(profile: StoredProfile | None) -> Scores | None:
     if profile is None or profile.scores is None:
         return None
     try:
-        r, f, m, aov = profile.scores  # unpacked, not a generator: once per decided customer
+        return _scores_of_texts(profile.scores)
+    except TypeError:  # not hashable: not four texts either
+        return None
+
+
+@lru_cache(maxsize=1024)  # 625 combinations of four scores 1-5 (and whatever else a hash held)
+def _scores_of_texts(texts: tuple) -> Scores | None:
+    """The scores of four stored texts, parsed once per combination (callers only compare the result)."""
+    try:
+        r, f, m, aov = texts
         return Scores(int(r), int(f), int(m), int(aov))
     except (TypeError, ValueError):
         return None

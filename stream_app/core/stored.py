@@ -16,6 +16,7 @@ not repeated a million times). Besides the facts of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import orjson
 
@@ -124,8 +125,14 @@ def as_written(stored: Stored) -> StoredProfile:
     """The profile Redis holds for this state once the write that recorded its scoring landed: the same
     seq, boundaries version, segment, scores and audiences, and no announcement left in doubt."""
     sc = stored.scores
-    scores = None if sc is None else (str(sc.r), str(sc.f), str(sc.m), str(sc.aov))
+    scores = None if sc is None else _score_texts(sc.r, sc.f, sc.m, sc.aov)
     return StoredProfile(stored.state.seq, stored.boundaries_version, stored.segment, scores, stored.audiences)
+
+
+@lru_cache(maxsize=1024)  # 625 combinations of four scores 1-5
+def _score_texts(r: int, f: int, m: int, aov: int) -> tuple[str, str, str, str]:
+    """The four scores as the profile hash stores them, built once per combination."""
+    return str(r), str(f), str(m), str(aov)
 
 
 def scoring_of(v: list) -> tuple[Scores | None, str | None, int, RankValues | None, str]:
