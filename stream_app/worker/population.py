@@ -26,13 +26,15 @@ from stream_app.core.scoring import Boundaries, boundaries_of_ranks, rank_values
 SHARD_CUSTOMERS = 1_000_000
 
 
-def shard_rows(frame: EventFrame, most: int = SHARD_CUSTOMERS) -> list[np.ndarray] | None:
+def shard_rows(frame: EventFrame, most: int = SHARD_CUSTOMERS, factorized: tuple | None = None
+               ) -> list[np.ndarray] | None:
     """The row positions of each shard, ascending (the frame's order); None when one shard holds everyone.
 
     Customers are dealt out in order of their first row, so the shards are about equal and the same for
     the same file (a load run again after a kill writes the same customers in the same order).
+    ``factorized``: ``pd.factorize`` of the frame's customer ids, when the caller has it.
     """
-    codes, customers = pd.factorize(frame.df["customer_id"], sort=False)
+    codes, customers = factorized if factorized is not None else pd.factorize(frame.df["customer_id"], sort=False)
     count = -(-len(customers) // max(1, most))
     if count <= 1:
         return None
@@ -54,9 +56,11 @@ class Ranked:
     columns: list[list[np.ndarray]] = field(default_factory=lambda: [[] for _ in DIMENSIONS])
     customers: int = 0  # scored or not
 
-    def add(self, states: dict[str, CustomerState]) -> dict[str, Totals]:
-        """Rank these customers; returns their totals (a caller scoring them next need not fold them again)."""
-        totals = {cid: s.totals() for cid, s in states.items()}
+    def add(self, states: dict[str, CustomerState], known: dict[str, Totals] | None = None) -> dict[str, Totals]:
+        """Rank these customers; returns their totals (a caller scoring them next need not fold them again).
+        ``known``: the totals of some of them already (the fold took a plain customer's from the columns)."""
+        known = known or {}
+        totals = {cid: t if (t := known.get(cid)) is not None else s.totals() for cid, s in states.items()}
         ranked = [(cid, v) for cid, t in totals.items() if (v := rank_values(t)) is not None]
         self.customers += len(states)
         self.ids.extend(cid for cid, _ in ranked)

@@ -2,7 +2,8 @@
 
 Equal down to what the Table stores: the facts in their insertion order (the
 changelog value lists them so), seq, the snapshot and categories, the order of
-the customers, and the events refused and counted.
+the customers, and the events refused and counted; and the plain customers'
+totals it takes from the columns equal those of the states apply() leaves.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ def assert_same_fold(evs: list[OrderEvent]) -> None:
     frame = events_to_frame(evs).in_time_order()
     expected, got = BootstrapResult(), BootstrapResult()
     by_event = fold_history(frame.events(), expected)
-    by_column = fold_frame(frame, got)
+    totals = {}
+    by_column = fold_frame(frame, got, totals)
     assert list(by_column) == list(by_event)
+    for cid, t in totals.items():  # the plain customers' totals, taken from the columns
+        assert t == by_event[cid].totals(), cid
     for cid, state in by_event.items():
         assert by_column[cid] == state, cid
         assert list(by_column[cid].orders.items()) == list(state.orders.items()), cid
