@@ -213,13 +213,14 @@ def fold_frame(frame, result: BootstrapResult, totals: dict[str, Totals] | None 
     ids = df["order_id"].to_numpy(dtype=object)[rows].tolist()
     times, cents = df["occurred_us"].to_numpy()[rows], df["amount_cents"].to_numpy()[rows]
     channels = df["channel"].to_numpy(dtype=object)[rows]
-    facts = list(zip(times.tolist(), cents.tolist(), channels.tolist()))
-    returns_of = np.bincount(codes[rows], weights=is_return[rows], minlength=len(customers)).astype(np.int64)
     if totals is not None:
         from stream_app.worker.column_totals import plain_totals
 
         totals.update(plain_totals(customers[plain].tolist(), events_of[plain], ~is_return[rows], times, cents,
                                    channels, ids))
+    facts = list(zip(times.tolist(), cents.tolist(), channels.tolist()))
+    del times, cents, channels  # not held while the states are built from them
+    returns_of = np.bincount(codes[rows], weights=is_return[rows], minlength=len(customers)).astype(np.int64)
 
     # the others: apply() on their events, in the frame's order
     others = BootstrapResult()
