@@ -43,27 +43,26 @@ def settled_used_memory(redis_url: str, most_s: float = 60.0) -> int:
         client.close()
 
 
-#: what the command line of each local server holds (stream_app/stack starts them so)
-SERVER_MARKERS = {"redis": "redis-server", "kafka": "kafka.Kafka"}
-
-
 def servers_cpu_s() -> dict[str, float]:
-    """CPU seconds (user + system) each local server process has used so far, by name: the difference over
-    a run says what share of its wall time Redis and the broker spent working while the worker waited.
-    A server not found (remote, or not started) is left out."""
+    """CPU seconds (user + system) the local stack's Redis and broker have used so far, by name: the
+    difference over a run says what share of its wall time they spent working while the worker waited.
+    The processes are those the stack's pid files name (the servers `rfm-stream stack up` started, checked
+    as `stack status` checks them); a server it did not start (remote, or not running) is left out."""
+    from stream_app.settings import load
+    from stream_app.stack import kafka, process, redis_server
+
+    s = load()
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+    for name, pid_file, marker in (("redis", redis_server.pid_file(s), redis_server.MARKER),
+                                   ("kafka", kafka.Paths.of(s).pid, kafka.MARKER)):
+        state = process.read_pid(pid_file, marker)
+        if state.state != "running":
             continue
         try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{entry.name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{state.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
         except OSError:
             continue
-        for name, marker in SERVER_MARKERS.items():
-            if marker in cmd:
-                out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime: every thread's
     return out
