@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from worker_rescore import BenchTopics, OnePartition, histories, new_orders  # noqa: E402  (beside this script)
 from stream_app.audiences import rules as audience_rules  # noqa: E402
 from stream_app.core import stored as codec  # noqa: E402
-from stream_app.core.scoring import Boundaries, boundaries_of_ranks, rank_values  # noqa: E402
+from stream_app.core.scoring import boundaries_of  # noqa: E402
 from stream_app.core.segments import SegmentMap  # noqa: E402
 from stream_app.core.stored import Stored  # noqa: E402
 from stream_app.redis.profiles import ProfileWriter  # noqa: E402
@@ -87,12 +87,6 @@ class CountingSinks:
         self.changes += len(changes)
 
 
-def cut(ranks: dict[str, tuple | None], version: int) -> Boundaries:
-    """The boundaries the leader would cut from these customers' rank values."""
-    ids = [cid for cid, r in ranks.items() if r is not None]
-    return boundaries_of_ranks(ids, [[ranks[cid][d] for cid in ids] for d in range(4)], version)  # type: ignore[index]
-
-
 async def run(customers: int, seed: int, profile: bool) -> None:
     table = OnePartition(BenchTopics(None, "", "", ""))
     segments = SegmentMap.load()
@@ -100,8 +94,8 @@ async def run(customers: int, seed: int, profile: bool) -> None:
     sinks = CountingSinks()
     proc = Processor(table, sinks, segments, "bench", rules=rules, rules_fp=rules.fingerprint, partitions=1)  # type: ignore[arg-type]
     states = list(histories(customers, seed))
-    ranks = {cid: rank_values(st.totals()) for cid, st in states}
-    first = cut(ranks, 1)
+    totals = {cid: st.totals() for cid, st in states}
+    first = boundaries_of(totals, 1)  # the boundaries the leader would cut from the population
     proc.offer(first)
     for cid, st in states:
         stored = Stored(st)
@@ -112,8 +106,8 @@ async def run(customers: int, seed: int, profile: bool) -> None:
         stored = codec.decode(key.decode(), table[key])
         proc.settle(stored)
         table[key] = codec.encode(stored)
-        ranks[key.decode()] = rank_values(stored.state.totals())
-    second = cut(ranks, 2)
+        totals[key.decode()] = stored.state.totals()
+    second = boundaries_of(totals, 2)
     proc.offer(second)
     movers = [cid.encode() for cid, *_ in sort_out(table.items(), second, segments.segment, rules.fingerprint).changed]
     proc.ledger.starting(0, first)

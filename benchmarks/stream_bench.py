@@ -106,7 +106,8 @@ def measure(env: dict, argv: list[str], group: str, total: int, log: Path, timeo
     except BaseException:
         stop(proc)  # a failed measure leaves no consumer running
         raise
-    admin.close()
+    finally:
+        admin.close()
     return (c - c_first) / max(1e-9, now - t_first), proc
 
 

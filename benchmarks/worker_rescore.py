@@ -138,6 +138,19 @@ class OnePartition(dict):
 
 
 @dataclass
+class Run:
+    """One rescore of the population (only the movers, or everyone) as measured."""
+
+    seconds: float
+    cpu_s: float  # this process's CPU time in it
+    query_s: float  # until the candidates were known (the movers query answered, or the keys listed)
+    servers_cpu_s: dict[str, float]  # CPU seconds of Redis and the broker during it, by server
+    looked_at: int
+    rescored: int
+    changes: int
+
+
+@dataclass
 class RescoreFigures:
     recompute_ms: float
     narrow_s: float  # rescore of the customers the cut move touches (the worker's steady state)
@@ -277,7 +290,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
         del proc
         collector.tune()  # as the worker runs; the set-up's garbage is not the rescore's
         states = dict(table)
-        runs = {}
+        runs: dict[str, Run] = {}
         for name, partitions in (("narrow", 1), ("full", None)):
             table.clear()
             table.update(states)  # the same state for both
@@ -308,20 +321,20 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
             if profiler is not None:
                 profiler.stop()
                 Path(profile).write_text(profiler.output_text(show_all=False))
-            runs[name] = (time.perf_counter() - t0, proc.counters.rescored, sum(looked), sinks.changes,
-                          time.process_time() - cpu0, answered[0] - t0,
-                          {k: v - servers0.get(k, 0.0) for k, v in servers_cpu_s().items()})
+            runs[name] = Run(time.perf_counter() - t0, time.process_time() - cpu0, answered[0] - t0,
+                             {k: v - servers0.get(k, 0.0) for k, v in servers_cpu_s().items()},
+                             sum(looked), proc.counters.rescored, sinks.changes)
             if name == "narrow":
                 await check_profiles(client, prefix, proc, table, customers)
-        if runs["narrow"][1] != runs["full"][1]:
-            raise SystemExit(f"the movers rescored {runs['narrow'][1]} customers, everyone {runs['full'][1]}")
+        narrow, full = runs["narrow"], runs["full"]
+        if narrow.rescored != full.rescored:
+            raise SystemExit(f"the movers rescored {narrow.rescored} customers, everyone {full.rescored}")
         t0 = time.perf_counter()
         await writer.read([f"c{i}" for i in range(customers)])
         verify_s = time.perf_counter() - t0
-        return RescoreFigures(recompute_ms, runs["narrow"][0], runs["narrow"][4], runs["narrow"][2], runs["narrow"][5],
-                              runs["narrow"][6],
-                              runs["full"][0], runs["full"][1],
-                              verify_s, ordered, per_customer, runs["narrow"][3])
+        return RescoreFigures(recompute_ms, narrow.seconds, narrow.cpu_s, narrow.looked_at, narrow.query_s,
+                              narrow.servers_cpu_s, full.seconds, full.rescored, verify_s, ordered, per_customer,
+                              narrow.changes)
     finally:
         gc.unfreeze()
         if topics.producer is not None:

@@ -173,7 +173,6 @@ def test_lines_longer_than_a_block(tmp_path, monkeypatch):
     assert assert_readers_agree(tmp_path / "n.jsonl") == "fast"
 
 
-
 def test_blocks_parsed_in_processes_give_the_same_frame(tmp_path, monkeypatch):
     """Blocks cut here and parsed by two processes, in any order of finishing, make the one-process frame;
     a block refused midway still means "read it line by line"."""
@@ -189,6 +188,7 @@ def test_blocks_parsed_in_processes_give_the_same_frame(tmp_path, monkeypatch):
     assert_same_frame(parallel, events.read_lines(str(src)))
     bad = write(tmp_path / "bad.jsonl", [*lines[:2500], "{not json", *lines[2500:]])
     assert events_fast.read_jsonl(str(bad), workers=2) is None
+
 
 event_values = {
     "type": st.sampled_from(["order", "return", "snapshot", "x"]),
