@@ -66,3 +66,21 @@ def servers_cpu_s() -> dict[str, float]:
             continue
         out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime: every thread's
     return out
+
+
+def command_usec(commandstats: dict) -> dict[str, int]:
+    """Microseconds Redis has spent in each command so far, by command name, from ``INFO commandstats``.
+
+    A script's own entry (``eval``, ``evalsha``) counts the commands it calls as well, which also have their
+    own entries: the difference over a run says how much of the scripts' time their commands took and how
+    much the scripts' own work (decoding their JSON argument, building keys, converting replies)."""
+    return {name.removeprefix("cmdstat_"): int(v["usec"]) for name, v in commandstats.items()}
+
+
+def script_split_s(before: dict[str, int], after: dict[str, int]) -> tuple[float, float]:
+    """Seconds Redis spent in scripts between two :func:`command_usec` readings, and of them in the
+    commands the scripts called (every command but the scripts' own and ``info``, which the reading is)."""
+    spent = {k: v - before.get(k, 0) for k, v in after.items()}
+    scripts = sum(v for k, v in spent.items() if k in ("eval", "evalsha"))
+    commands = sum(v for k, v in spent.items() if k not in ("eval", "evalsha", "info"))
+    return scripts / 1e6, commands / 1e6

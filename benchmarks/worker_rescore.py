@@ -12,8 +12,10 @@ partition to them, once for the customers the cut move touches (the steady state
 everyone (after an assignment), from the same state. As in the worker, the rescore's change and audience
 events and its Table changelog records go to real topics of the broker at KAFKA_BOOTSTRAP, in batches,
 awaited before the next chunk (``--no-kafka`` counts them instead, to show Kafka's share). It prints the
-recompute time, both rescores, reading every profile back (what a first rescore after an assignment no
-longer does) and Redis memory per customer. The private keys and topics are deleted at the end.
+recompute time, both rescores (the movers' with the CPU Redis and the broker spent meanwhile, and how long
+Redis ran the profile scripts, of which in the commands they called), reading every profile back (what a
+first rescore after an assignment no longer does) and Redis memory per customer. The private keys and
+topics are deleted at the end.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from kafka.admin import NewTopic
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from measure import servers_cpu_s, settled_used_memory  # noqa: E402  (beside this script)
+from measure import command_usec, script_split_s, servers_cpu_s, settled_used_memory  # noqa: E402  (beside this script)
 from stream_app import connect  # noqa: E402
 from stream_app.audiences import rules as audience_rules  # noqa: E402
 from stream_app.core import stored as codec  # noqa: E402
@@ -145,6 +147,7 @@ class Run:
     cpu_s: float  # this process's CPU time in it
     query_s: float  # until the candidates were known (the movers query answered, or the keys listed)
     servers_cpu_s: dict[str, float]  # CPU seconds of Redis and the broker during it, by server
+    scripts_s: tuple[float, float]  # seconds Redis ran the profile scripts during it, and of them their commands
     looked_at: int
     rescored: int
     changes: int
@@ -158,6 +161,7 @@ class RescoreFigures:
     narrow_looked_at: int
     narrow_query_s: float  # of narrow_s: until the movers query of the rank index answered
     narrow_servers_cpu_s: dict[str, float]  # CPU seconds of Redis and the broker during it, by server
+    narrow_scripts_s: tuple[float, float]  # seconds Redis ran the scripts during it, and of them their commands
     full_s: float  # rescore scanning every customer (after an assignment, or when the cuts cannot say)
     rescored: int
     verify_s: float  # reading every profile back from Redis (what the first rescore after an assignment avoids)
@@ -301,7 +305,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
             proc.ledger.starting(0, first.boundaries)
             proc.ledger.rescored(0, first.boundaries.version)
             sinks.changes = 0
-            servers0 = servers_cpu_s()
+            servers0, commands0 = servers_cpu_s(), command_usec(await client.info("commandstats"))
             t0, cpu0 = time.perf_counter(), time.process_time()
             proc.offer(second.boundaries)
             looked: list[int] = []
@@ -323,6 +327,7 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
                 Path(profile).write_text(profiler.output_text(show_all=False))
             runs[name] = Run(time.perf_counter() - t0, time.process_time() - cpu0, answered[0] - t0,
                              {k: v - servers0.get(k, 0.0) for k, v in servers_cpu_s().items()},
+                             script_split_s(commands0, command_usec(await client.info("commandstats"))),
                              sum(looked), proc.counters.rescored, sinks.changes)
             if name == "narrow":
                 await check_profiles(client, prefix, proc, table, customers)
@@ -333,8 +338,8 @@ async def recompute_and_rescore(redis_url: str, customers: int, seed: int, order
         await writer.read([f"c{i}" for i in range(customers)])
         verify_s = time.perf_counter() - t0
         return RescoreFigures(recompute_ms, narrow.seconds, narrow.cpu_s, narrow.looked_at, narrow.query_s,
-                              narrow.servers_cpu_s, full.seconds, full.rescored, verify_s, ordered, per_customer,
-                              narrow.changes)
+                              narrow.servers_cpu_s, narrow.scripts_s, full.seconds, full.rescored, verify_s,
+                              ordered, per_customer, narrow.changes)
     finally:
         gc.unfreeze()
         if topics.producer is not None:
@@ -391,6 +396,7 @@ def report(size: int, f: RescoreFigures) -> str:
     return (f"{size:,} customers: boundary recompute {f.recompute_ms:.1f} ms; rescore after {f.ordered:,} ordered again: "
             f"only the movers {f.narrow_s:.2f}s (found in {f.narrow_query_s:.2f}s; worker CPU {f.narrow_cpu_s:.2f}s"
             f"{''.join(f', {k} {v:.2f}s' for k, v in sorted(f.narrow_servers_cpu_s.items()))}; "
+            f"Redis ran the scripts {f.narrow_scripts_s[0]:.2f}s, {f.narrow_scripts_s[1]:.2f}s of it in their commands; "
             f"{f.narrow_looked_at:,} looked at, {f.rescored:,} rescored, "
             f"{f.changes:,} change events), everyone {f.full_s:.1f}s; reading every profile back from Redis "
             f"{f.verify_s:.1f}s; Redis {f.redis_bytes_per_customer:,.0f} bytes a customer")
