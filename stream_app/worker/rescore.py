@@ -149,11 +149,12 @@ def by_partition(ids: set[str], partitions: int) -> dict[int, list[bytes]]:
 
 #: the most customers a rescore looks at between two checks of its time slice
 RESCORE_CHUNK = 500
-#: rescore chunks written at once while the next is scored: with one, the worker waited for Redis a third
-#: of a rescore of the movers at 1M customers. Four rescored 18k movers 7-9% faster than two in the rescore
-#: benchmark, but live their writes crowded out the events': p99 at 1,000 orders/s with recomputes 6.6-6.9 s
-#: against 4.5-4.7 s with two (docs/streaming.md, 2 December 17:50 UTC)
-RESCORE_DEPTH = 2
+#: rescore chunks written at once while the next is scored. A chunk of 500 costs the worker about 24 ms and
+#: its four writes in a row about 35 ms, so with two in flight the worker waited a sixth of a rescore: three
+#: rescored 19k movers at 1M customers in 1.01-1.09 s against 1.20-1.31 s, while the live p99 at 1,000
+#: orders/s with recomputes went from 355-376 to 396-406 ms. Four crowded out the events' writes on a machine
+#: that could not keep up (docs/streaming.md, 2 December 17:50 and 3 December 18:05 UTC)
+RESCORE_DEPTH = 3
 #: rescoring after a full batch (a backlog) lasts at least this share of the batch's own time: a replay
 #: leaves rescores a third of the worker, as the slices between batches did before events came first
 RESCORE_SHARE = 0.5
