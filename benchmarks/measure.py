@@ -79,7 +79,9 @@ def command_usec(commandstats: dict) -> dict[str, int]:
 
 def script_split_s(before: dict[str, int], after: dict[str, int]) -> tuple[float, float]:
     """Seconds Redis spent in scripts between two :func:`command_usec` readings, and of them in the
-    commands the scripts called (every command but the scripts' own and ``info``, which the reading is)."""
+    commands the scripts called: every command but the scripts' own and ``info`` (the reading itself).
+    ``INFO commandstats`` does not say who called a command, so one a client sent on its own in the run
+    counts too (in a rescore, the movers query's ZRANGEs: about 7 ms of 0.29 s at 1M customers)."""
     spent = {k: v - before.get(k, 0) for k, v in after.items()}
     scripts = sum(v for k, v in spent.items() if k in ("eval", "evalsha"))
     commands = sum(v for k, v in spent.items() if k not in ("eval", "evalsha", "info"))
