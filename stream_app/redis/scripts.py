@@ -15,6 +15,7 @@ from stream_app.core.profile import WriteStatus
 
 WRITE_PROFILES = "write_profiles"
 LOAD_PROFILES = "load_profiles"
+LOAD_RANK_INDEX = "load_rank_index"
 READ_PROFILES = "read_profiles"
 ANNOUNCE = "announce"
 READ_CUTS = "read_cuts"
@@ -23,7 +24,7 @@ MARK_RESCORED = "mark_rescored"
 MARK_EPOCH = "mark_epoch"
 RESTORE_BOUNDARIES = "restore_boundaries"
 
-ALL = (WRITE_PROFILES, LOAD_PROFILES, READ_PROFILES, ANNOUNCE, READ_CUTS, STORE_BOUNDARIES, MARK_RESCORED, MARK_EPOCH, RESTORE_BOUNDARIES)
+ALL = (WRITE_PROFILES, LOAD_PROFILES, LOAD_RANK_INDEX, READ_PROFILES, ANNOUNCE, READ_CUTS, STORE_BOUNDARIES, MARK_RESCORED, MARK_EPOCH, RESTORE_BOUNDARIES)
 
 
 def constants() -> str:

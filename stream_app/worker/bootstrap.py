@@ -56,7 +56,7 @@ from stream_app.redis.keys import any_pattern, bootstrap_key
 from stream_app.settings import Settings
 from stream_app.core.stored import Stored
 from stream_app.kafka.topics import changelog_topic, ensure_topics
-from stream_app.worker.bulk_writes import Budget, Loader, publish_boundaries
+from stream_app.worker.bulk_writes import Budget, IndexEntries, Loader, publish_boundaries
 
 IN_PROGRESS, DONE = "in progress", "done"
 
@@ -413,6 +413,7 @@ def _bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | Non
         result.customers = ranked.customers
         print_(f"folded {result.events:,} events into {result.customers:,} customers")
         settler = Settler(settings, ranked.boundaries(version=1))
+        index: list[IndexEntries | None] = [IndexEntries(ids, columns) for ids, columns in ranked.parts()]
         del ranked
         version = result.boundaries_version = settler.bounds.version
         print_(f"cut boundaries v{version} from {settler.bounds.customers:,} customers")
@@ -430,7 +431,7 @@ def _bootstrap(settings: Settings, path: str, fmt: str, progress: Progress | Non
             else:
                 batches = ((fold_frame(part(frame, rows), BootstrapResult()), None) for rows in shards)  # type: ignore[union-attr]
             loader = Loader(settings, settler, result, progress, Budget(stop_after), partitions)
-            loader.load(batches, len(shards) if shards else 1)
+            loader.load(batches, index)
             bounds, rules_fp = settler.bounds, settler.processor.rules_fp
             del settler
             asyncio.run(publish_boundaries(settings, bounds, rules_fp, partitions))

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from stream_app import connect
 from stream_app.core import stored as codec
 from stream_app.core.fold import CustomerState
@@ -39,6 +41,15 @@ if TYPE_CHECKING:
 CHUNK = 5_000
 #: (partition, key, value) of a customer's Table record in the changelog
 ChangelogRecord = tuple[int, bytes, bytes]
+
+
+@dataclass
+class IndexEntries:
+    """A shard's scored customers and their rank values (one int64 column per dimension, in ``ids``' order):
+    its entries of the rank index, known before the shard is scored (``population.Ranked``)."""
+
+    ids: list[str]
+    columns: list[np.ndarray]
 
 
 @dataclass
@@ -69,8 +80,11 @@ class Loader:
         self.settings, self.settler, self.result, self.progress = settings, settler, result, progress
         self.budget, self.partitions = budget, partitions
 
-    def load(self, batches: Iterable[tuple[dict[str, CustomerState], dict[str, Totals] | None]], count: int) -> None:
-        """Every shard's customers (its states, and their totals when already taken) to Redis and the changelog."""
+    def load(self, batches: Iterable[tuple[dict[str, CustomerState], dict[str, Totals] | None]],
+             index: list[IndexEntries | None]) -> None:
+        """Every shard's customers (its states, and their totals when already taken) to Redis and the changelog;
+        ``index``: each shard's entries of the rank index, written first while the shard is scored."""
+        count = len(index)
         chunks: queue.Queue = queue.Queue(maxsize=4)
         failed: list[BaseException] = []
         writer = threading.Thread(target=_write_profiles, args=(self.settings, chunks, failed, self.budget),
@@ -78,6 +92,10 @@ class Loader:
         writer.start()
         try:
             for i, (states, totals) in enumerate(batches, 1):
+                entries, index[i - 1] = index[i - 1], None  # the writer holds them until written
+                if not _hand_over(chunks, entries, writer):
+                    break
+                del entries
                 stored, records = self._score(states, totals, chunks, writer)
                 del states, totals
                 if not self._drained(chunks, writer):
@@ -144,8 +162,9 @@ def _hand_over(chunks: queue.Queue, item, writer: threading.Thread) -> bool:
 
 
 def _write_profiles(settings: Settings, chunks: queue.Queue, failed: list[BaseException], budget: Budget) -> None:
-    """The writer thread: each queued chunk of profiles through the bulk-load script, until None; an Event
-    queued is set once every chunk before it is written.
+    """The writer thread: each queued chunk of profiles through the bulk-load script, and each shard's
+    :class:`IndexEntries` into the rank index, until None; an Event queued is set once every item before it
+    is written.
 
     The deployment held nothing when the load began (``check_empty``), and a load run again after a kill
     writes the same profiles, so nothing is there to judge a write against (``ProfileWriter.load``)."""
@@ -156,6 +175,9 @@ def _write_profiles(settings: Settings, chunks: queue.Queue, failed: list[BaseEx
             while (writes := chunks.get()) is not None:
                 if isinstance(writes, threading.Event):
                     writes.set()
+                    continue
+                if isinstance(writes, IndexEntries):
+                    await writer.load_index(writes.ids, writes.columns)
                     continue
                 left = budget.left()
                 if left is not None and len(writes) >= left:

@@ -1,12 +1,13 @@
 -- Write a batch of customer profiles into a deployment that holds none of them yet (rfm-stream bootstrap).
--- KEYS and ARGV as write_profiles.lua's. Leaves each customer as write_profiles.lua leaves a WRITTEN one
--- with nothing stored before (tests/integration/redis/test_load_script.py compares the two key by key),
--- without judging: a bootstrap writes only after finding the deployment empty, and a second run of the
--- same load writes the same profiles. Each set and rank index gets one call per batch, not per customer.
+-- KEYS and ARGV as write_profiles.lua's. With load_rank_index.lua, which adds the customers with a segment
+-- to the rank index, leaves each customer as write_profiles.lua leaves a WRITTEN one with nothing stored
+-- before (tests/integration/redis/test_load_script.py compares the two key by key), without judging: a
+-- bootstrap writes only after finding the deployment empty, and a second run of the same load writes the
+-- same profiles. Each set gets one call per batch, not per customer.
 -- Returns how many customers it wrote.
 local customer_head, segment_head, audience_head = ARGV[1], ARGV[2], ARGV[3]
 local writes = cjson.decode(ARGV[5])
-local members, ranked = {}, {{}, {}, {}, {}}
+local members = {}
 local function add(key, cid)
   local m = members[key]
   if not m then m = {}; members[key] = m end
@@ -20,20 +21,7 @@ for n = 1, #writes do
   for i = 11, #w do hset[#hset + 1] = w[i] end
   redis.call(unpack(hset))
   for a in string.gmatch(auds, '[^;]+') do add(audience_head .. a, cid) end
-  if seg ~= '' then  -- a customer no longer scored has no segment and no rank (never so in a load)
-    add(segment_head .. seg, cid)
-    for i = 1, 4 do
-      local r = ranked[i]
-      r[#r + 1] = w[5 + i]
-      r[#r + 1] = cid
-    end
-  end
+  if seg ~= '' then add(segment_head .. seg, cid) end  -- no segment: no longer scored (never so in a load)
 end
 for key, m in pairs(members) do redis.call('SADD', key, unpack(m)) end
-local moved = 0
-for i = 1, 4 do
-  if #ranked[i] > 0 then moved = moved + redis.call('ZADD', KEYS[i], 'CH', unpack(ranked[i])) end
-end
--- write_profiles.lua counts one index change per customer whose ranks it moved
-if moved > 0 then redis.call('INCRBY', KEYS[5], #ranked[1] / 2) end
 return #writes

@@ -93,7 +93,7 @@ def test_a_profile_writer_that_fails_stops_the_load_with_its_error():
     import redis.exceptions
 
     from stream_app.worker.bootstrap import Progress, Settler
-    from stream_app.worker.bulk_writes import CHUNK, Budget, Loader
+    from stream_app.worker.bulk_writes import CHUNK, Budget, IndexEntries, Loader
     from stream_app.worker.population import Ranked
 
     evs = sample_events(40, 7)
@@ -106,7 +106,7 @@ def test_a_profile_writer_that_fails_stops_the_load_with_its_error():
     result = BootstrapResult()
     loader = Loader(nobody, Settler(Settings(), ranked.boundaries(1)), result, Progress(quiet=True), Budget(), 4)
     with pytest.raises(redis.exceptions.ConnectionError):
-        loader.load([(many, totals)], 1)
+        loader.load([(many, totals)], [IndexEntries(*part) for part in ranked.parts()])
     assert result.scored < len(many)  # it stopped scoring, not ran to the end
 
 
