@@ -111,13 +111,10 @@ class ProfileWriter:
         moved = 0
         for key, column in zip(self._write_keys[:4], columns):
             order = by_id[np.argsort(column[by_id], kind="stable")]
-            for start in range(0, len(order), INDEX_CALL * 10):  # ten calls a round trip, as _in_trips' size
-                pipe = self.client.pipeline(transaction=False)
-                for i in range(start, min(start + INDEX_CALL * 10, len(order)), INDEX_CALL):
-                    part = order[i : i + INDEX_CALL]
-                    pipe.eval(source, 2, key, self._write_keys[4], orjson.dumps(
-                        [column[part], members[part].tolist()], option=orjson.OPT_SERIALIZE_NUMPY))
-                moved += sum(int(r) for r in await pipe.execute())
+            replies = await self._in_trips(order, INDEX_CALL, lambda pipe, part: pipe.eval(
+                source, 2, key, self._write_keys[4],
+                orjson.dumps([column[part], members[part].tolist()], option=orjson.OPT_SERIALIZE_NUMPY)))
+            moved += sum(int(r) for r in replies)
         return moved
 
     async def announce(self, announced: list[tuple[str, Announced]]) -> None:
@@ -159,7 +156,7 @@ class ProfileWriter:
             sha, len(self._write_keys), *self._write_keys, *self._write_heads, orjson.dumps([w.row() for w in part])))
         return [(_STATUS[int(reply[j])], int(reply[j + 1])) for reply in replies for j in range(0, len(reply), 2)]
 
-    async def _in_trips(self, items: list, per_call: int, call: Callable[[Any, list], Any]) -> list:
+    async def _in_trips(self, items: Sequence, per_call: int, call: Callable[[Any, Any], Any]) -> list:
         """The replies of one script call per ``per_call`` items, pipelined ``chunk * 40`` items per round
         trip: a batch is one trip, a rescore of a whole partition a few (one pipeline of a million customers
         timed out writing the socket)."""

@@ -55,7 +55,6 @@ class Ranked:
     ids: list[str] = field(default_factory=list)
     columns: list[list[np.ndarray]] = field(default_factory=lambda: [[] for _ in DIMENSIONS])
     customers: int = 0  # scored or not
-    sizes: list[int] = field(default_factory=list)  # scored customers of each add, in turn
 
     def add(self, states: dict[str, CustomerState], known: dict[str, Totals] | None = None) -> dict[str, Totals]:
         """Rank these customers; returns their totals (a caller scoring them next need not fold them again).
@@ -67,16 +66,15 @@ class Ranked:
         self.ids.extend(cid for cid, _ in ranked)
         for i, column in enumerate(self.columns):
             column.append(np.fromiter((v[i] for _, v in ranked), np.int64, len(ranked)))
-        self.sizes.append(len(ranked))
         return totals
 
     def parts(self) -> list[tuple[list[str], list[np.ndarray]]]:
         """Each add's scored customers and their rank values, one column per dimension: a shard's entries
         of the rank index, which a bulk load writes before the shard's profiles."""
         out, start = [], 0
-        for n, size in enumerate(self.sizes):
-            out.append((self.ids[start : start + size], [column[n] for column in self.columns]))
-            start += size
+        for n, first in enumerate(self.columns[0]):
+            out.append((self.ids[start : start + len(first)], [column[n] for column in self.columns]))
+            start += len(first)
         return out
 
     def boundaries(self, version: int) -> Boundaries:
